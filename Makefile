@@ -1,0 +1,43 @@
+# Everything runs from the virtual environment in .venv at the repository root.
+SHELL := /bin/bash
+PY := .venv/bin/python
+VENV_STAMP := .venv/.installed
+# nvcc on PATH may be a wrapper script; torch.utils.cpp_extension needs the real toolkit root.
+CUDA_HOME ?= $(shell for d in /usr/local/cuda /usr/local/cuda-*; do [ -d $$d/lib64 ] && echo $$d && break; done)
+export CUDA_HOME
+
+.PHONY: venv system-deps demo test lint format smoke clean
+
+system-deps:  ## espeak-ng synthesises the built-in corpus; installed when missing (needs root)
+	@command -v espeak-ng >/dev/null || { \
+	  echo "installing espeak-ng (apt-get)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null) \
+	  || { echo "error: espeak-ng is missing and could not be installed; run 'sudo apt-get install espeak-ng'"; exit 1; }; }
+
+$(VENV_STAMP): pyproject.toml
+	@test -x $(PY) || python3.11 -m venv .venv || python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $(VENV_STAMP)
+
+venv: $(VENV_STAMP)
+
+demo: venv system-deps  ## the synthetic-speech recipe end to end with conf/demo.yaml
+	cd recipes/synth && ./run.sh --config conf/demo.yaml
+
+lint: venv
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+format: venv
+	.venv/bin/ruff format .
+	.venv/bin/ruff check --fix .
+
+test: venv system-deps lint  ## unit tests (CUDA compile check included when nvcc is present)
+	$(PY) -m pytest -q -m "not slow" tests
+
+smoke: venv system-deps  ## every recipe stage on a tiny corpus (CI)
+	cd recipes/synth && ./run.sh --config conf/smoke.yaml --exp-dir exp/smoke --data-dir data/smoke
+
+clean:
+	rm -rf build *.egg-info .pytest_cache .ruff_cache
