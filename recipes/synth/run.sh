@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Synthetic-speech recipe: espeak-ng corpus -> manifests + CMVN -> tokenizer -> n-gram LM + lexicon
+# -> train (asr-train) -> decode (asr-decode, greedy and beam+LM) -> score (asr-score) -> RESULTS.md.
+#
+# Usage: ./run.sh [--config conf/demo.yaml] [--stage N] [--stop-stage N] [--data-dir DIR] [--exp-dir DIR]
+# Every stage is idempotent: it skips work whose output already exists (delete it to redo).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+config=conf/demo.yaml
+stage=0
+stop_stage=6
+data_dir=
+exp_dir=
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --config) config=$2; shift 2 ;;
+    --stage) stage=$2; shift 2 ;;
+    --stop-stage) stop_stage=$2; shift 2 ;;
+    --data-dir) data_dir=$2; shift 2 ;;
+    --exp-dir) exp_dir=$2; shift 2 ;;
+    -h|--help) sed -n 2,6p "$0"; exit 0 ;;
+    *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+repo=$(cd ../.. && pwd)
+if [ -x "$repo/.venv/bin/python" ]; then export PATH="$repo/.venv/bin:$PATH"; fi
+command -v asr-train >/dev/null || { echo "asr-train not found: run 'make venv' at the repository root" >&2; exit 1; }
+cfg() { python "$repo/tools/yaml_get.py" "$config" "$@"; }
+
+name=$(basename "$config" .yaml)
+data_dir=${data_dir:-data/$name}
+exp_dir=${exp_dir:-exp/$name}
+corpus=$data_dir/corpus
+mkdir -p "$data_dir" "$exp_dir"
+timing=$exp_dir/timing.tsv
+log() { echo "$(date '+%F %T') [run.sh stage $1] ${*:2}"; }
+run_stage() {  # run_stage N DESCRIPTION -- records wall time per stage for RESULTS.md
+  local n=$1; shift
+  if [ "$stage" -le "$n" ] && [ "$stop_stage" -ge "$n" ]; then
+    log "$n" "$1"; local start; start=$(date +%s)
+    "stage_$n"
+    printf '%s\t%s\t%s\n' "$n" "$1" "$(( $(date +%s) - start ))" >> "$timing"
+  fi
+}
+
+stage_0() {
+  asr-synth-corpus --out-dir "$corpus" --seed "$(cfg corpus.seed 0)" --jobs "$(cfg corpus.jobs 2)" \
+    --num-train "$(cfg corpus.num_train)" --num-dev "$(cfg corpus.num_dev)" \
+    --num-test "$(cfg corpus.num_test)" --num-test-unseen "$(cfg corpus.num_test_unseen)" \
+    $( [ -n "$(cfg corpus.noise_snr_db '')" ] && echo --noise-snr-db $(cfg corpus.noise_snr_db) )
+}
+
+stage_1() {
+  asr-data validate "$corpus"/{train,dev,test,test_unseen}.jsonl
+  asr-data info "$corpus/train.jsonl"
+  [ -f "$data_dir/cmvn.json" ] || asr-data cmvn --manifest "$corpus/train.jsonl" \
+    --num-mel-bins "$(cfg features.num_mel_bins 80)" --out "$data_dir/cmvn.json"
+}
+
+stage_2() {
+  [ -f "$data_dir/tokenizer.json" ] || asr-data tokenizer --kind "$(cfg tokenizer.kind)" \
+    --vocab-size "$(cfg tokenizer.vocab_size 0)" --manifest "$corpus/train.jsonl" \
+    --out "$data_dir/tokenizer.json"
+}
+
+stage_3() {  # the LM sees training text only: dev/test sentences never occur in it
+  mkdir -p "$data_dir/lm"
+  python -c 'import sys; from asr.data.manifest import read_manifest; from asr.text import normalize_text
+for u in read_manifest(sys.argv[1]): print(normalize_text(u.text))' "$corpus/train.jsonl" \
+    > "$data_dir/lm/train_text.txt"
+  [ -f "$data_dir/lm/lm.arpa" ] || asr-lm arpa --text "$data_dir/lm/train_text.txt" \
+    --order "$(cfg lm.order 3)" --out "$data_dir/lm/lm.arpa"
+  [ -f "$data_dir/lm/lexicon.txt" ] || asr-lm lexicon --tokenizer "$data_dir/tokenizer.json" \
+    --words "$data_dir/lm/words.txt" --out "$data_dir/lm/lexicon.txt"
+}
+
+stage_4() {  # rerunning resumes from $exp_dir/checkpoints/last.ckpt
+  python "$repo/tools/yaml_get.py" "$config" --section train "$exp_dir/train.yaml"
+  asr-train --config "$exp_dir/train.yaml" \
+    --trainer.default_root_dir "$exp_dir" \
+    --data.train_manifest "$corpus/train.jsonl" --data.val_manifest "$corpus/dev.jsonl" \
+    --data.tokenizer_path "$data_dir/tokenizer.json" --data.cmvn_path "$data_dir/cmvn.json"
+}
+
+splits="dev test test_unseen"
+stage_5() {
+  local model=$exp_dir/model.safetensors
+  for split in $splits; do
+    mkdir -p "$exp_dir/decode/$split"
+    asr-decode "$model" "$corpus/$split.jsonl" --search greedy --format jsonl \
+      -o "$exp_dir/decode/$split/greedy.jsonl" --overwrite
+    asr-decode "$model" "$corpus/$split.jsonl" --search beam --format jsonl \
+      --lexicon "$data_dir/lm/lexicon.txt" --lm "$data_dir/lm/lm.arpa" \
+      --beam-size "$(cfg decode.beam_size 50)" --lm-weight "$(cfg decode.lm_weight 1.0)" \
+      --word-score "$(cfg decode.word_score 0.0)" \
+      -o "$exp_dir/decode/$split/beam_lm.jsonl" --overwrite
+  done
+}
+
+stage_6() {
+  for split in $splits; do
+    for search in greedy beam_lm; do
+      asr-score "$corpus/$split.jsonl" "$exp_dir/decode/$split/$search.jsonl" \
+        --out-dir "$exp_dir/score/$split/$search"
+    done
+  done
+  python "$repo/tools/write_results.py" --exp-dir "$exp_dir" --config "$config" \
+    --splits $splits --searches greedy beam_lm
+  cat "$exp_dir/RESULTS.md"
+}
+
+run_stage 0 "synthesise the corpus with espeak-ng"
+run_stage 1 "validate manifests, global CMVN statistics"
+run_stage 2 "train the tokenizer"
+run_stage 3 "n-gram LM and lexicon from the training text"
+run_stage 4 "train the model"
+run_stage 5 "decode dev/test/test_unseen (greedy and beam+LM)"
+run_stage 6 "score and write RESULTS.md"

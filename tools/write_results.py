@@ -1,0 +1,115 @@
+"""Write a recipe's RESULTS.md from the scoring summaries, stage timings and the machine.
+
+Reads ``EXP/score/<split>/<search>/summary.json`` (written by ``asr-score --out-dir``) and
+``EXP/timing.tsv`` (written by ``run.sh``), so every figure in RESULTS.md comes from files the
+run produced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+import torch
+
+
+def machine_description() -> str:
+    """CPU model, core count, memory and torch version, for the record."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kib = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f", {kib / 2**20:.0f} GiB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", no GPU"
+    return f"{cpu}, {os.cpu_count()} cores{mem}{gpu}; torch {torch.__version__}"
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        )
+        return out.stdout.strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+def _timings(exp_dir: Path) -> list[tuple[str, str, int]]:
+    """Last recorded wall time of each stage (a rerun overwrites earlier entries)."""
+    path = exp_dir / "timing.tsv"
+    latest: dict[str, tuple[str, str, int]] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            stage, what, seconds = line.split("\t")
+            latest[stage] = (stage, what, int(seconds))
+    return [latest[k] for k in sorted(latest, key=int)]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--exp-dir", type=Path, required=True)
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--splits", nargs="+", required=True)
+    parser.add_argument("--searches", nargs="+", required=True)
+    args = parser.parse_args(argv)
+
+    rows = []
+    for split in args.splits:
+        for search in args.searches:
+            summary_path = args.exp_dir / "score" / split / search / "summary.json"
+            if not summary_path.exists():
+                rows.append(f"| {split} | {search} | missing | missing | | |")
+                continue
+            s = json.loads(summary_path.read_text())
+            rows.append(
+                f"| {split} | {search} | {100 * s['wer']:.2f} | {100 * s['cer']:.2f} "
+                f"| {s['num_utterances']} | {s['num_ref_words']} |"
+            )
+    timings = _timings(args.exp_dir)
+    total = sum(t[2] for t in timings)
+    meta_path = args.exp_dir / "model_info.json"
+    model_info = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+
+    lines = [
+        f"# Results: `{args.config}`",
+        "",
+        "| split | search | WER % | CER % | utterances | words |",
+        "|---|---|---|---|---|---|",
+        *rows,
+        "",
+        f"Machine: {machine_description()}. Commit: {_git_commit()}.",
+        "",
+        "## Reproduce",
+        "```",
+        f"cd recipes/synth && ./run.sh --config {args.config}"
+        + (f" --exp-dir {args.exp_dir}" if args.exp_dir else ""),
+        "```",
+        "Stage commands are in `run.sh`; the training config actually used is "
+        f"`{args.exp_dir / 'train.yaml'}`.",
+        "",
+        "## Time taken (wall clock, this machine)",
+        "| stage | what | seconds |",
+        "|---|---|---|",
+        *[f"| {s} | {w} | {sec} |" for s, w, sec in timings],
+        f"| | total | {total} |",
+    ]
+    if model_info:
+        lines += ["", "## Model", "```", json.dumps(model_info, indent=2), "```"]
+    (args.exp_dir / "RESULTS.md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
