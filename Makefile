@@ -8,11 +8,11 @@ export CUDA_HOME
 
 .PHONY: venv system-deps demo test lint format smoke clean
 
-system-deps:  ## espeak-ng synthesises the built-in corpus; installed when missing (needs root)
-	@command -v espeak-ng >/dev/null || { \
+system-deps:  ## espeak-ng speaks the built-in corpus, Debian fortunes supply its text; installed when missing (needs root)
+	@{ command -v espeak-ng && test -d /usr/share/games/fortunes; } >/dev/null || { \
 	  echo "installing espeak-ng (apt-get)"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null) \
-	  || { echo "error: espeak-ng is missing and could not be installed; run 'sudo apt-get install espeak-ng'"; exit 1; }; }
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends espeak-ng fortunes >/dev/null) \
+	  || { echo "error: espeak-ng or fortunes missing and could not be installed; run: sudo apt-get install espeak-ng fortunes"; exit 1; }; }
 
 $(VENV_STAMP): pyproject.toml
 	@test -x $(PY) || python3.11 -m venv .venv || python3 -m venv .venv
