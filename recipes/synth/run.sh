@@ -45,11 +45,9 @@ run_stage() {  # run_stage N DESCRIPTION -- records wall time per stage for RESU
   fi
 }
 
-stage_0() {
-  asr-synth-corpus --out-dir "$corpus" --seed "$(cfg corpus.seed 0)" --jobs "$(cfg corpus.jobs 2)" \
-    --num-train "$(cfg corpus.num_train)" --num-dev "$(cfg corpus.num_dev)" \
-    --num-test "$(cfg corpus.num_test)" --num-test-unseen "$(cfg corpus.num_test_unseen)" \
-    $( [ -n "$(cfg corpus.noise_snr_db '')" ] && echo --noise-snr-db $(cfg corpus.noise_snr_db) )
+stage_0() {  # the corpus section of the config holds asr.data.synth.SynthConfig fields
+  python "$repo/tools/yaml_get.py" "$config" --section corpus "$data_dir/synth.yaml"
+  asr-synth-corpus --out-dir "$corpus" --config "$data_dir/synth.yaml"
 }
 
 stage_1() {
@@ -65,12 +63,9 @@ stage_2() {
     --out "$data_dir/tokenizer.json"
 }
 
-stage_3() {  # the LM sees training text only: dev/test sentences never occur in it
+stage_3() {  # LM text = source sentences minus every dev/test sentence (made in stage 0)
   mkdir -p "$data_dir/lm"
-  python -c 'import sys; from asr.data.manifest import read_manifest; from asr.text import normalize_text
-for u in read_manifest(sys.argv[1]): print(normalize_text(u.text))' "$corpus/train.jsonl" \
-    > "$data_dir/lm/train_text.txt"
-  [ -f "$data_dir/lm/lm.arpa" ] || asr-lm arpa --text "$data_dir/lm/train_text.txt" \
+  [ -f "$data_dir/lm/lm.arpa" ] || asr-lm arpa --text "$corpus/lm_text.txt" \
     --order "$(cfg lm.order 3)" --out "$data_dir/lm/lm.arpa"
   [ -f "$data_dir/lm/lexicon.txt" ] || asr-lm lexicon --tokenizer "$data_dir/tokenizer.json" \
     --words "$data_dir/lm/words.txt" --out "$data_dir/lm/lexicon.txt"
@@ -114,7 +109,7 @@ stage_6() {
 run_stage 0 "synthesise the corpus with espeak-ng"
 run_stage 1 "validate manifests, global CMVN statistics"
 run_stage 2 "train the tokenizer"
-run_stage 3 "n-gram LM and lexicon from the training text"
+run_stage 3 "n-gram LM and lexicon from text disjoint from dev/test"
 run_stage 4 "train the model"
 run_stage 5 "decode dev/test/test_unseen (greedy and beam+LM)"
 run_stage 6 "score and write RESULTS.md"
