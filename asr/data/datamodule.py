@@ -1,0 +1,315 @@
+"""Lightning DataModule: manifests -> padded, normalised feature batches for CTC training.
+
+Features are computed on the fly in DataLoader workers (optionally cached on disk), so no
+feature-extraction stage is needed before training. Batches follow docs/ARCHITECTURE.md:
+``features (B, T, F)`` with CMVN applied, ``feature_lengths``, ``targets (B, L)`` padded with
+0 (the blank), ``target_lengths``, ``ids``, ``texts`` (normalised).
+
+Distributed training: the module builds a :class:`DurationBucketSampler` with the trainer's
+rank and world size, so create the Trainer with ``use_distributed_sampler=False``.
+Resumption: the module's ``state_dict`` (saved by Lightning in every checkpoint) records the
+sampler position, so a run killed mid-epoch continues at the next batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from asr.audio import load_audio
+from asr.data.manifest import Utterance, read_manifest
+from asr.data.sampler import DurationBucketSampler
+from asr.data.tokenizer import Tokenizer, load_tokenizer, train_tokenizer
+from asr.features import (
+    FbankConfig,
+    FeatureCache,
+    GlobalCMVN,
+    SpecAugment,
+    SpecAugmentConfig,
+    as_fbank_config,
+    compute_cmvn,
+    fbank_features,
+    speed_perturb,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FeaturePipeline:
+    """audio -> (speed perturbation) -> fbank -> CMVN -> (SpecAugment) for one utterance."""
+
+    fbank: FbankConfig
+    cmvn: GlobalCMVN | None = None
+    spec_augment: SpecAugment | None = None
+    speed_factors: tuple[float, ...] = ()
+    cache_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        self._cache = FeatureCache(self.cache_dir, self.fbank) if self.cache_dir else None
+
+    def __call__(self, utt: Utterance) -> torch.Tensor:
+        factor = random.choice(self.speed_factors) if self.speed_factors else 1.0
+        feats = None
+        key = f"{utt.id}\t{utt.audio}\t{utt.offset}\t{utt.duration}"
+        if self._cache is not None and factor == 1.0:
+            feats = self._cache.get(key)
+        if feats is None:
+            audio = load_audio(utt.audio, self.fbank.sample_rate, utt.offset or 0.0, utt.duration)
+            wav = speed_perturb(audio.waveform, factor, audio.sample_rate)
+            feats = fbank_features(wav, audio.sample_rate, self.fbank)
+            if self._cache is not None and factor == 1.0:
+                self._cache.put(key, feats)
+        if self.cmvn is not None:
+            feats = self.cmvn(feats)
+        if self.spec_augment is not None:
+            feats = self.spec_augment(feats)
+        return feats
+
+
+class ASRDataset(Dataset):
+    """Utterances -> {features, targets, id, text}; features computed on access."""
+
+    def __init__(
+        self, utterances: list[Utterance], tokenizer: Tokenizer, pipeline: FeaturePipeline
+    ) -> None:
+        self.utterances = utterances
+        self.tokenizer = tokenizer
+        self.pipeline = pipeline
+
+    def __len__(self) -> int:
+        return len(self.utterances)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        utt = self.utterances[i]
+        text = self.tokenizer.normalize(utt.text)
+        return {
+            "features": self.pipeline(utt),
+            "targets": torch.tensor(self.tokenizer.encode(text), dtype=torch.long),
+            "id": utt.id,
+            "text": text,
+        }
+
+
+def collate_batch(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Pad features with 0 (the CMVN mean) and targets with 0 (the blank)."""
+    feats = [it["features"] for it in items]
+    targets = [it["targets"] for it in items]
+    feat_dim = feats[0].shape[1]
+    f_len = torch.tensor([f.shape[0] for f in feats], dtype=torch.long)
+    t_len = torch.tensor([t.numel() for t in targets], dtype=torch.long)
+    features = torch.zeros(len(items), int(f_len.max()), feat_dim)
+    padded_targets = torch.zeros(len(items), max(1, int(t_len.max())), dtype=torch.long)
+    for i, (f, t) in enumerate(zip(feats, targets, strict=True)):
+        features[i, : f.shape[0]] = f
+        padded_targets[i, : t.numel()] = t
+    return {
+        "features": features,
+        "feature_lengths": f_len,
+        "targets": padded_targets,
+        "target_lengths": t_len,
+        "ids": [it["id"] for it in items],
+        "texts": [it["text"] for it in items],
+    }
+
+
+def _worker_init(_: int) -> None:
+    # each worker is one of N processes on N cores: intra-op threads would only contend
+    torch.set_num_threads(1)
+
+
+class ASRDataModule(pl.LightningDataModule):
+    """Train/val/test loaders over JSONL manifests.
+
+    :param train_manifest: training JSONL (needed to build a missing tokenizer or CMVN).
+    :param val_manifest: validation JSONL; ``test_manifest`` likewise for ``trainer.test``.
+    :param tokenizer_path: tokenizer JSON; trained from ``train_manifest`` (``tokenizer_kind``,
+        ``vocab_size``) and written there if the file does not exist; None: train, keep in memory.
+    :param cmvn_path: CMVN JSON; computed from ``train_manifest`` and written if missing.
+    :param fbank: :class:`FbankConfig` or a dict of its fields.
+    :param spec_augment: SpecAugment settings for training (None: off; ``{}``: defaults).
+    :param speed_perturb: training speed factors drawn per utterance, e.g. ``[0.9, 1.0, 1.1]``
+        (default off). Batches of perturbed audio can be up to 1/min(factor) longer.
+    :param max_batch_seconds: audio seconds per batch (per device).
+    :param max_batch_utterances: optional cap on utterances per batch.
+    :param feature_cache_dir: cache unperturbed fbank features here (needs dither 0).
+    :param cmvn_workers: threads for computing a missing CMVN file.
+    :param prefetch_factor: batches each worker prepares ahead.
+    """
+
+    def __init__(
+        self,
+        train_manifest: str | None = None,
+        val_manifest: str | None = None,
+        test_manifest: str | None = None,
+        tokenizer_path: str | None = None,
+        tokenizer_kind: str = "char",
+        vocab_size: int | None = None,
+        cmvn_path: str | None = None,
+        fbank: FbankConfig | dict[str, Any] | None = None,
+        spec_augment: SpecAugmentConfig | dict[str, Any] | None = None,
+        speed_perturb: list[float] | None = None,
+        max_batch_seconds: float = 120.0,
+        max_batch_utterances: int | None = None,
+        num_buckets: int = 10,
+        num_workers: int = 2,
+        seed: int = 0,
+        feature_cache_dir: str | None = None,
+        cmvn_workers: int = 2,
+        prefetch_factor: int = 4,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()  # recorded in checkpoints beside the sampler state
+        self.train_manifest = train_manifest
+        self.val_manifest = val_manifest
+        self.test_manifest = test_manifest
+        self.tokenizer_path = tokenizer_path
+        self.tokenizer_kind = tokenizer_kind
+        self.vocab_size = vocab_size
+        self.cmvn_path = cmvn_path
+        self.fbank = as_fbank_config(fbank)
+        if isinstance(spec_augment, dict):
+            spec_augment = SpecAugmentConfig.from_dict(spec_augment)
+        self.spec_augment = spec_augment
+        self.speed_factors = tuple(float(f) for f in (speed_perturb or ()))
+        self.max_batch_seconds = max_batch_seconds
+        self.max_batch_utterances = max_batch_utterances
+        self.num_buckets = num_buckets
+        self.num_workers = num_workers
+        self.seed = seed
+        self.feature_cache_dir = feature_cache_dir
+        self.cmvn_workers = cmvn_workers
+        self.prefetch_factor = prefetch_factor
+        self.tokenizer: Tokenizer | None = None
+        self.cmvn: GlobalCMVN | None = None
+        self._train_sampler: DurationBucketSampler | None = None
+        self._pending_sampler_state: dict[str, Any] | None = None
+
+    # ---- preparation
+
+    def _train_utterances(self, what: str) -> list[Utterance]:
+        if not self.train_manifest:
+            raise ValueError(f"{what} needs train_manifest (or give an existing file path)")
+        return read_manifest(self.train_manifest)
+
+    def _build_tokenizer(self) -> Tokenizer:
+        utts = self._train_utterances("training a tokenizer")
+        return train_tokenizer(self.tokenizer_kind, (u.text for u in utts), self.vocab_size)
+
+    def _build_cmvn(self) -> GlobalCMVN:
+        utts = self._train_utterances("computing CMVN")
+        return compute_cmvn(utts, self.fbank, num_workers=self.cmvn_workers)
+
+    def prepare_data(self) -> None:
+        """Rank 0 only: write a missing tokenizer / CMVN file so every rank loads the same."""
+        if self.tokenizer_path and not Path(self.tokenizer_path).exists():
+            log.info("training %s tokenizer -> %s", self.tokenizer_kind, self.tokenizer_path)
+            self._build_tokenizer().save(self.tokenizer_path)
+        if self.cmvn_path and not Path(self.cmvn_path).exists():
+            log.info("computing CMVN -> %s", self.cmvn_path)
+            self._build_cmvn().save(self.cmvn_path)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.tokenizer is None:
+            if self.tokenizer_path and Path(self.tokenizer_path).exists():
+                self.tokenizer = load_tokenizer(self.tokenizer_path)
+            else:
+                self.tokenizer = self._build_tokenizer()
+        if self.cmvn is None:
+            if self.cmvn_path and Path(self.cmvn_path).exists():
+                self.cmvn = GlobalCMVN.load(self.cmvn_path)
+            else:
+                self.cmvn = self._build_cmvn()
+
+    # ---- loaders
+
+    def _dist(self) -> tuple[int, int]:
+        trainer = getattr(self, "trainer", None)
+        if trainer is None:
+            return 0, 1
+        return int(trainer.global_rank), int(trainer.world_size)
+
+    def _loader(self, manifest: str, train: bool) -> DataLoader:
+        if self.tokenizer is None or self.cmvn is None:
+            self.setup()
+        utts = read_manifest(manifest)
+        pipeline = FeaturePipeline(
+            self.fbank,
+            self.cmvn,
+            SpecAugment(self.spec_augment) if train and self.spec_augment else None,
+            self.speed_factors if train else (),
+            self.feature_cache_dir,
+        )
+        rank, world = self._dist()
+        sampler = DurationBucketSampler(
+            [u.duration for u in utts],
+            self.max_batch_seconds,
+            self.max_batch_utterances,
+            num_buckets=self.num_buckets,
+            shuffle=train,
+            seed=self.seed,
+            rank=rank,
+            world_size=world,
+        )
+        if train:
+            if self._pending_sampler_state is not None:
+                sampler.load_state_dict(self._pending_sampler_state)
+                self._pending_sampler_state = None
+            self._train_sampler = sampler
+        assert self.tokenizer is not None
+        return DataLoader(
+            ASRDataset(utts, self.tokenizer, pipeline),
+            batch_sampler=sampler,
+            num_workers=self.num_workers,
+            collate_fn=collate_batch,
+            worker_init_fn=_worker_init if self.num_workers else None,
+            persistent_workers=self.num_workers > 0,
+            prefetch_factor=self.prefetch_factor if self.num_workers else None,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        if not self.train_manifest:
+            raise ValueError("train_dataloader needs train_manifest")
+        return self._loader(self.train_manifest, train=True)
+
+    def val_dataloader(self) -> DataLoader | list:
+        if not self.val_manifest:
+            log.warning("no val_manifest: validation is skipped")
+            return []  # Lightning's way of saying "no validation data"
+        return self._loader(self.val_manifest, train=False)
+
+    def test_dataloader(self) -> DataLoader:
+        if not self.test_manifest:
+            raise ValueError("test_dataloader needs test_manifest")
+        return self._loader(self.test_manifest, train=False)
+
+    # ---- checkpointed state (Lightning saves it in every checkpoint)
+
+    def state_dict(self) -> dict[str, Any]:
+        s = self._train_sampler
+        if s is None:
+            return {}
+        consumed = None
+        trainer = getattr(self, "trainer", None)
+        if trainer is not None:
+            # the DataLoader prefetches, so count what training processed, not what was sampled
+            loop = trainer.fit_loop.epoch_loop
+            consumed = int(loop.batch_progress.current.processed)
+            s.set_epoch(int(trainer.current_epoch))
+        return {"train_sampler": s.state_dict(consumed)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state = state_dict.get("train_sampler")
+        if state is None:
+            return
+        if self._train_sampler is not None:
+            self._train_sampler.load_state_dict(state)
+        else:
+            self._pending_sampler_state = state
