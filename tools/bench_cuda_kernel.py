@@ -1,0 +1,98 @@
+"""Causal forward+backward time: our CUDA causal product vs SDPA flash attention (GPU only).
+
+python tools/bench_cuda_kernel.py [--n 1024 2048 4096 8192 16384] [--b 8 --h 16 --d 64]
+Prints a markdown table (ms per forward+backward, CUDA events, median of --iters).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+
+import torch
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+from asr.attention import _cuda
+
+
+def time_ms(fn, iters: int, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(iters):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        torch.cuda.synchronize()
+        times.append(start.elapsed_time(end))
+    return statistics.median(times)
+
+
+def ours(b, h, n, d, dtype, backward=True):
+    q, k, v, g = (torch.randn(b, h, n, d, device="cuda", dtype=dtype) * 0.1 for _ in range(4))
+
+    def run():
+        _cuda.forward(q, k, v)
+        if backward:
+            _cuda.backward(q, k, v, g)
+
+    return run
+
+
+def flash(b, h, n, d, dtype, backward=True):
+    q, k, v = (
+        (torch.randn(b, h, n, d, device="cuda", dtype=dtype) * 0.1).requires_grad_()
+        for _ in range(3)
+    )
+    g = torch.randn(b, h, n, d, device="cuda", dtype=dtype)
+
+    def run():
+        with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+            out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        if backward:
+            torch.autograd.grad(out, (q, k, v), g)
+
+    return run
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--n", type=int, nargs="+", default=[1024, 2048, 4096, 8192, 16384])
+    p.add_argument("--b", type=int, default=8)
+    p.add_argument("--h", type=int, default=16)
+    p.add_argument("--d", type=int, default=64)
+    p.add_argument("--iters", type=int, default=10)
+    args = p.parse_args()
+    print(
+        f"# {torch.cuda.get_device_name()}, torch {torch.__version__}, "
+        f"B={args.b} H={args.h} D=M={args.d}, ms per call (median of {args.iters})"
+    )
+    print(
+        "| N | ours fp32 fwd | ours fp32 fwd+bwd | ours bf16 fwd+bwd | flash bf16 fwd | flash bf16 fwd+bwd |"
+    )
+    print("|---|---|---|---|---|---|")
+    for n in args.n:
+        row = [
+            time_ms(ours(args.b, args.h, n, args.d, torch.float32, backward=False), args.iters),
+            time_ms(ours(args.b, args.h, n, args.d, torch.float32), args.iters),
+            time_ms(ours(args.b, args.h, n, args.d, torch.bfloat16), args.iters),
+        ]
+        try:
+            row += [
+                time_ms(
+                    flash(args.b, args.h, n, args.d, torch.bfloat16, backward=False), args.iters
+                ),
+                time_ms(flash(args.b, args.h, n, args.d, torch.bfloat16), args.iters),
+            ]
+        except RuntimeError as exc:  # flash not available for this GPU/dtype
+            print(f"flash failed: {exc}")
+            row += [float("nan")] * 2
+        print(f"| {n} | " + " | ".join(f"{x:.3f}" for x in row) + " |", flush=True)
+        torch.cuda.empty_cache()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# One-shot GPU check of the CUDA causal-product kernel, for a session that has a GPU.
+# Run from the repository root on a machine with an NVIDIA GPU (e.g. the lent device machine).
+# It needs no install: it uses .venv if present, else the system python with torch.
+#   bash tools/gpu_check.sh          (about 1-3 min: build ~1 min, tests, benchmark)
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+REPO=$(pwd)
+if [ -x .venv/bin/python ]; then PY=.venv/bin/python; else PY=$(command -v python3 || command -v python); fi
+export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"   # asr importable without pip install
+export TORCH_EXTENSIONS_DIR="${TORCH_EXTENSIONS_DIR:-$REPO/build/torch_extensions}"
+OUT_DIR="${OUT:-$REPO/build/gpu_check}"; mkdir -p "$OUT_DIR"
+echo "== python: $PY"; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
+$PY - <<'PY' || { echo "FATAL: torch with CUDA is needed"; exit 1; }
+import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "gpu", torch.cuda.is_available())
+assert torch.cuda.is_available()
+PY
+$PY -c "import pytest" 2>/dev/null || $PY -m pip install -q pytest 2>/dev/null || echo "WARN: pytest missing"
+if [ -z "${CUDA_HOME:-}" ]; then
+  for d in /usr/local/cuda /usr/local/cuda-*; do [ -x "$d/bin/nvcc" ] && [ -d "$d/lib64" ] && export CUDA_HOME=$d && break; done
+fi
+echo "== CUDA_HOME=${CUDA_HOME:-unset}  TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-native}"
+
+echo "== build"
+start=$(date +%s)
+$PY -c "from asr.attention import _cuda; m = _cuda.build_extension(verbose=False); print('built', m.__file__)" \
+  2>&1 | tail -20 | tee "$OUT_DIR/build.log"
+echo "build_s=$(( $(date +%s) - start ))"
+
+echo "== tests (pytest -m cuda tests/attention)"
+timeout 300 $PY -m pytest -q --maxfail=30 -m cuda tests/attention -p no:cacheprovider 2>&1 | tail -25 | tee "$OUT_DIR/pytest.log"
+
+echo "== benchmark (ours vs SDPA flash)"
+timeout 240 $PY tools/bench_cuda_kernel.py --n 1024 2048 4096 8192 16384 2>&1 | tee "$OUT_DIR/bench_cuda.md"
+
+if [ -f tools/bench_attention.py ]; then
+  echo "== tools/bench_attention.py --device cuda"
+  timeout 180 $PY tools/bench_attention.py --device cuda 2>&1 | tail -30 | tee "$OUT_DIR/bench_attention.log"
+fi
+echo "== done; logs in $OUT_DIR"
