@@ -4,7 +4,7 @@
 # It needs no install: it uses .venv if present, else the system python with torch.
 #   bash tools/gpu_check.sh          (about 1-3 min: build ~1 min, tests, benchmark)
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/.."
 REPO=$(pwd)
 if [ -x .venv/bin/python ]; then PY=.venv/bin/python; else PY=$(command -v python3 || command -v python); fi
 export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"   # asr importable without pip install
