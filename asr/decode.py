@@ -1,0 +1,454 @@
+"""CTC decoding: log-probabilities -> hypotheses with word times and confidences.
+
+Sits after the model in the data flow (``ModelPackage.log_probs`` -> here -> ``asr.transcribe``).
+Two searches:
+
+* :func:`greedy_decode` -- best token per frame, repeats collapsed, blanks removed. Fast and
+  exact when the model is confident; the default.
+* :class:`BeamSearchDecoder` -- wraps ``torchaudio.models.decoder.ctc_decoder`` (the
+  flashlight-text beam search, KenLM bundled): lexicon-constrained search with a word n-gram
+  LM (ARPA or KenLM binary), or lexicon-free search for char/BPE models, with n-best lists.
+
+Why not ``ctcdecode`` (parlance): it cannot be installed on current PyTorch -- its sdist
+lacks headers and downloads OpenFst/Boost at build time. flashlight-text ships wheels and
+bundles KenLM. (pyctcdecode is pure Python and needs the ``kenlm`` package for an LM.)
+
+Word boundaries: char tokenizers mark spaces with a separator token (``|`` by default, also
+``▁`` or a literal space are recognised); sentencepiece tokenizers (bpe/unigram) start a word
+with a ``▁``-prefixed piece; phoneme tokenizers use ``|`` like char ones (a phoneme set without
+a separator gives one "word" per token).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+#: Token strings recognised as the word separator of char tokenizers, in order of preference.
+WORD_SEPARATOR_CANDIDATES: tuple[str, ...] = ("|", "▁", " ", "<space>")
+#: silence token appended for tokenizers without a separator (flashlight needs one).
+VIRTUAL_SIL = "<sil>"
+#: its emission log-prob in lexicon-free search: finite (no NaN) but never chosen.
+NEVER_LOG_PROB = -1.0e5
+#: sentencepiece marks word starts with this prefix.
+SP_WORD_START = "▁"
+
+
+@dataclass
+class WordTiming:
+    """One recognised word with its time span (seconds) and a posterior-based confidence."""
+
+    word: str
+    start: float
+    end: float
+    confidence: float
+
+
+@dataclass
+class Hypothesis:
+    """A decoded utterance.
+
+    :param text: words joined by single spaces.
+    :param tokens: token ids (blanks removed, repeats collapsed).
+    :param words: per-word timings.
+    :param score: search score (sum of log-probs for greedy; decoder score for beam).
+    :param confidence: mean per-token posterior of the emitted tokens, in [0, 1].
+    """
+
+    text: str
+    tokens: list[int]
+    words: list[WordTiming] = field(default_factory=list)
+    score: float = 0.0
+    confidence: float = 0.0
+
+
+# --------------------------------------------------------------------------------------------
+# word boundaries
+
+
+def find_word_separator(tokenizer: Any, override: str | None = None) -> str | None:
+    """The token string that marks a word boundary, or ``None`` (sentencepiece / phoneme).
+
+    An explicit ``override`` wins; then a ``word_separator`` attribute of the tokenizer; then
+    the first of :data:`WORD_SEPARATOR_CANDIDATES` present as a whole token.
+    """
+    tokens = list(tokenizer.tokens)
+    if override is not None:
+        if override not in tokens:
+            raise ValueError(
+                f"word separator {override!r} is not a token of this tokenizer; "
+                f"pick one of its tokens or leave the option unset"
+            )
+        return override
+    attr = getattr(tokenizer, "word_separator", None)
+    if isinstance(attr, str) and attr in tokens:
+        return attr
+    if getattr(tokenizer, "kind", "char") in ("bpe", "unigram"):
+        return None
+    for cand in WORD_SEPARATOR_CANDIDATES:
+        if cand in tokens:
+            return cand
+    return None
+
+
+def _group_words(
+    token_ids: Sequence[int], tokenizer: Any, separator: str | None
+) -> list[list[int]]:
+    """Split a token sequence into words; returns index lists into ``token_ids``."""
+    tokens = tokenizer.tokens
+    sp_style = separator is None and getattr(tokenizer, "kind", "") in ("bpe", "unigram")
+    groups: list[list[int]] = []
+    current: list[int] = []
+    for i, tid in enumerate(token_ids):
+        tok = tokens[tid]
+        if separator is not None:
+            if tok == separator:
+                if current:
+                    groups.append(current)
+                current = []
+                continue
+            current.append(i)
+        elif sp_style:
+            if tok.startswith(SP_WORD_START) and current:
+                groups.append(current)
+                current = []
+            if tok != SP_WORD_START:
+                current.append(i)
+            elif not current:
+                continue
+        else:  # phoneme without separator: each token is a unit
+            groups.append([i])
+    if current:
+        groups.append(current)
+    return groups
+
+
+def _word_text(ids: Sequence[int], tokenizer: Any, separator: str | None) -> str:
+    text = tokenizer.decode(list(ids)).strip()
+    if separator is not None:
+        text = text.replace(separator, " ").strip()
+    return " ".join(text.split())
+
+
+# --------------------------------------------------------------------------------------------
+# greedy
+
+
+def greedy_decode(
+    log_probs: torch.Tensor,
+    lengths: torch.Tensor | Sequence[int],
+    tokenizer: Any,
+    frame_shift_s: float,
+    *,
+    blank: int = 0,
+    word_separator: str | None = None,
+) -> list[Hypothesis]:
+    """Best-path CTC decoding of a batch.
+
+    :param log_probs: ``(B, T, V)`` log-posteriors (``(T, V)`` is taken as a batch of one).
+    :param lengths: valid frames per item.
+    :param frame_shift_s: seconds per output frame (after subsampling).
+    :returns: one :class:`Hypothesis` per item. A word's span runs from the first frame of
+        its first token to the end of the last frame of its last token (repeats included);
+        its confidence is the smallest posterior among its tokens (one doubtful letter makes
+        a doubtful word).
+    """
+    if log_probs.dim() == 2:
+        log_probs = log_probs.unsqueeze(0)
+    lengths = torch.as_tensor(lengths).tolist()
+    sep = find_word_separator(tokenizer, word_separator)
+    best_lp, best = log_probs.detach().float().max(dim=-1)
+    best_lp, best = best_lp.cpu(), best.cpu()
+    out: list[Hypothesis] = []
+    for b, n in enumerate(lengths):
+        path = best[b, :n].tolist()
+        lp = best_lp[b, :n]
+        ids: list[int] = []
+        spans: list[tuple[int, int]] = []  # frames [start, end) of each emitted token
+        probs: list[float] = []
+        prev = -1
+        for t, tok in enumerate(path):
+            if tok != prev and tok != blank:
+                ids.append(tok)
+                spans.append((t, t + 1))
+                probs.append(math.exp(float(lp[t])))
+            elif tok == prev and tok != blank:
+                s, _ = spans[-1]
+                spans[-1] = (s, t + 1)
+                probs[-1] = max(probs[-1], math.exp(float(lp[t])))
+            prev = tok
+        words = _timed_words(ids, spans, probs, tokenizer, sep, frame_shift_s)
+        text = " ".join(w.word for w in words)
+        conf = sum(probs) / len(probs) if probs else 1.0
+        out.append(Hypothesis(text, ids, words, float(lp.sum()), conf))
+    return out
+
+
+def _timed_words(
+    ids: list[int],
+    spans: list[tuple[int, int]],
+    probs: list[float],
+    tokenizer: Any,
+    sep: str | None,
+    frame_shift_s: float,
+    groups: list[list[int]] | None = None,
+) -> list[WordTiming]:
+    """Words with times from token spans; ``groups`` (index lists into ``ids``) overrides
+    the tokenizer's word boundaries."""
+    words: list[WordTiming] = []
+    for group in groups if groups is not None else _group_words(ids, tokenizer, sep):
+        if not group:
+            continue
+        text = _word_text([ids[i] for i in group], tokenizer, sep)
+        if not text:
+            continue
+        start = spans[group[0]][0] * frame_shift_s
+        end = spans[group[-1]][1] * frame_shift_s
+        conf = min(probs[i] for i in group)
+        words.append(WordTiming(text, round(start, 3), round(end, 3), conf))
+    return words
+
+
+# --------------------------------------------------------------------------------------------
+# beam search
+
+
+@dataclass
+class BeamSearchConfig:
+    """Options of :class:`BeamSearchDecoder` (flashlight names in brackets).
+
+    :param lm_weight: weight of the word LM score [lm_weight].
+    :param word_score: added per emitted word; > 0 favours more words [word_score].
+    :param unk_score: score of words outside the lexicon; ``-inf`` forbids them [unk_score].
+    :param sil_score: added per word-separator token [sil_score].
+    :param beam_size: hypotheses kept per frame [beam_size].
+    :param beam_size_token: tokens tried per frame; ``None`` = all [beam_size_token].
+    :param beam_threshold: prune hypotheses this far below the best [beam_threshold].
+    :param nbest: hypotheses returned per utterance.
+    :param log_add: merge equal hypotheses by log-sum-exp instead of max.
+    """
+
+    lm_weight: float = 2.0
+    word_score: float = 0.0
+    unk_score: float = float("-inf")
+    sil_score: float = 0.0
+    beam_size: int = 50
+    beam_size_token: int | None = None
+    beam_threshold: float = 25.0
+    nbest: int = 1
+    log_add: bool = False
+
+
+class BeamSearchDecoder:
+    """CTC beam search with optional lexicon and word n-gram LM (flashlight-text).
+
+    :param tokenizer: the model's tokenizer (index 0 = blank).
+    :param lexicon: ``word tok tok ...`` file (see ``asr-lm lexicon``); ``None`` = lexicon-free.
+    :param lm: ARPA or KenLM binary word LM; ``None`` = no LM.
+    :param word_separator: override the separator token (see :func:`find_word_separator`).
+    Remaining keyword arguments fill :class:`BeamSearchConfig`.
+
+    Flashlight requires a silence token, and its lexicon search expects each word to end in
+    it (a CTC repeat of a word-final token is otherwise read as a new word: "the the cat
+    cat"). Tokenizers without a separator token (sentencepiece) therefore get a virtual
+    silence token appended to the vocabulary whose emission score copies the blank's, and
+    the lexicon is rewritten (a temporary copy) with it at the end of every spelling: a word
+    ends on a blank frame after its last token. Lexicon-free search with a word LM needs a
+    real separator token, since the LM is queried at each one.
+    """
+
+    def __init__(
+        self,
+        tokenizer: Any,
+        lexicon: str | Path | None = None,
+        lm: str | Path | None = None,
+        *,
+        word_separator: str | None = None,
+        blank: int = 0,
+        config: BeamSearchConfig | None = None,
+        **options: Any,
+    ) -> None:
+        from torchaudio.models.decoder import ctc_decoder
+
+        if config is not None and options:
+            raise TypeError("pass either config= or individual options, not both")
+        self.config = config or BeamSearchConfig(**options)
+        self.tokenizer = tokenizer
+        self.blank = blank
+        self.separator = find_word_separator(tokenizer, word_separator)
+        tokens = list(tokenizer.tokens)
+        blank_tok = tokens[blank]
+        if lm is not None and lexicon is None and self.separator is None:
+            raise ValueError(
+                "a word LM without a lexicon needs a word-separator token; this tokenizer has "
+                "none (sentencepiece): pass --lexicon (build one with `asr-lm lexicon`)"
+            )
+        for name, path in (("lexicon", lexicon), ("lm", lm)):
+            if path is not None and not Path(path).is_file():
+                raise FileNotFoundError(f"{name} file not found: {path}")
+        self.virtual_sil = self.separator is None
+        self.has_lexicon = lexicon is not None
+        sil_tok = self.separator
+        if self.virtual_sil:
+            sil_tok = VIRTUAL_SIL
+            while sil_tok in tokens:
+                sil_tok += "_"
+            tokens = [*tokens, sil_tok]
+        if self.virtual_sil and lexicon is not None:
+            lexicon = self._lexicon_with_silence(Path(lexicon), sil_tok)
+        cfg = self.config
+        self._decoder = ctc_decoder(
+            lexicon=str(lexicon) if lexicon is not None else None,
+            tokens=tokens,
+            lm=str(lm) if lm is not None else None,
+            nbest=cfg.nbest,
+            beam_size=cfg.beam_size,
+            beam_size_token=cfg.beam_size_token,
+            beam_threshold=cfg.beam_threshold,
+            lm_weight=cfg.lm_weight if lm is not None else 0.0,
+            word_score=cfg.word_score,
+            unk_score=cfg.unk_score,
+            sil_score=cfg.sil_score,
+            log_add=cfg.log_add,
+            blank_token=blank_tok,
+            sil_token=sil_tok,
+        )
+
+    def __call__(
+        self,
+        log_probs: torch.Tensor,
+        lengths: torch.Tensor | Sequence[int],
+        frame_shift_s: float,
+    ) -> list[list[Hypothesis]]:
+        """Decode ``(B, T, V)`` log-probs; returns an n-best list (best first) per item.
+
+        Hypotheses that differ only in alignment are merged, so a list can hold fewer
+        than ``nbest`` entries.
+        """
+        if log_probs.dim() == 2:
+            log_probs = log_probs.unsqueeze(0)
+        emissions = log_probs.detach().float().cpu().contiguous()
+        if self.virtual_sil:  # with a lexicon it scores like the blank (see class doc)
+            if self.has_lexicon:
+                sil = emissions[:, :, self.blank : self.blank + 1]
+            else:  # lexicon-free: never chosen, or it would duplicate every blank path
+                sil = emissions.new_full((*emissions.shape[:2], 1), NEVER_LOG_PROB)
+            emissions = torch.cat([emissions, sil], dim=-1)
+        lens = torch.as_tensor(lengths, dtype=torch.int32).cpu()
+        results = self._decoder(emissions, lens)
+        out: list[list[Hypothesis]] = []
+        for b, nbest in enumerate(results):
+            hyps: list[Hypothesis] = []
+            for h in nbest:  # flashlight keeps different alignments of one text apart
+                hyp = self._to_hypothesis(h, emissions[b], frame_shift_s)
+                if all(hyp.text != other.text for other in hyps):
+                    hyps.append(hyp)
+            out.append(hyps or [Hypothesis("", [], [], float("-inf"), 0.0)])
+        return out
+
+    def _to_hypothesis(self, h: Any, emission: torch.Tensor, frame_shift_s: float) -> Hypothesis:
+        ids = [int(t) for t in h.tokens.tolist()]
+        steps = [int(t) for t in h.timesteps.tolist()]
+        # flashlight pads the token sequence with silence at both ends; drop blank/sil padding
+        n_real = len(self.tokenizer.tokens)
+        keep = [
+            i
+            for i, t in enumerate(ids)
+            if t != self.blank
+            and t < n_real
+            and not (
+                self.separator is not None and self._is_sep(t) and (i == 0 or i == len(ids) - 1)
+            )
+        ]
+        groups: list[list[int]] | None = None
+        if self.virtual_sil and self.has_lexicon:
+            # the lexicon ends every word with the virtual silence: split words there
+            position = {i: k for k, i in enumerate(keep)}
+            groups = [[]]
+            for i, t in enumerate(ids):
+                if t == n_real:
+                    groups.append([])
+                elif i in position and self.tokenizer.tokens[t] != SP_WORD_START:
+                    # a bare "▁" piece holds no letters: the word starts at the next piece,
+                    # as in greedy decoding
+                    groups[-1].append(position[i])
+        ids = [ids[i] for i in keep]
+        # flashlight's token sequence starts with a sentinel frame: timestep t is frame t - 1
+        steps = [max(0, steps[i] - 1) for i in keep]
+        probs = [math.exp(float(emission[s, t])) for s, t in zip(steps, ids, strict=True)]
+        spans = _token_spans(ids, steps, emission[:, :n_real])
+        words = _timed_words(
+            ids, spans, probs, self.tokenizer, self.separator, frame_shift_s, groups
+        )
+        if self.has_lexicon and h.words:
+            # the lexicon decoder knows the words; keep its spelling, take times from tokens
+            lex_words = [w for w in h.words if w]
+            if len(lex_words) == len(words):
+                for w, text in zip(words, lex_words, strict=True):
+                    w.word = text
+            else:
+                words = _spread_words(lex_words, words, spans, probs, frame_shift_s)
+        text = " ".join(w.word for w in words)
+        conf = sum(probs) / len(probs) if probs else 1.0
+        return Hypothesis(text, ids, words, float(h.score), conf)
+
+    def _lexicon_with_silence(self, lexicon: Path, sil: str) -> Path:
+        """A temporary copy of ``lexicon`` with ``sil`` ending every spelling."""
+        import tempfile
+
+        self._tmpdir = tempfile.TemporaryDirectory(prefix="asr-lexicon-")
+        out = Path(self._tmpdir.name) / lexicon.name
+        with open(lexicon, encoding="utf-8") as src, open(out, "w", encoding="utf-8") as dst:
+            for line in src:
+                parts = line.split()
+                if len(parts) >= 2:
+                    dst.write(f"{parts[0]}\t{' '.join(parts[1:])} {sil}\n")
+        return out
+
+    def _is_sep(self, tid: int) -> bool:
+        return self.tokenizer.tokens[tid] == self.separator
+
+
+def _token_spans(ids: list[int], steps: list[int], emission: torch.Tensor) -> list[tuple[int, int]]:
+    """Frames [start, end) of each token: from its first frame while it stays the frame's best
+    token (CTC repeats), never past the next token -- the same span greedy decoding reports."""
+    best = emission.argmax(dim=-1).tolist()
+    spans = []
+    for i, (tid, s) in enumerate(zip(ids, steps, strict=True)):
+        limit = steps[i + 1] if i + 1 < len(steps) else len(best)
+        e = s + 1
+        while e < limit and best[e] == tid:
+            e += 1
+        spans.append((s, e))
+    return spans
+
+
+def _spread_words(
+    lex_words: list[str],
+    token_words: list[WordTiming],
+    spans: list[tuple[int, int]],
+    probs: list[float],
+    frame_shift_s: float,
+) -> list[WordTiming]:
+    """Fallback when token grouping and lexicon words disagree: split the token span evenly."""
+    if not lex_words:
+        return []
+    if not spans:
+        return [WordTiming(w, 0.0, 0.0, 0.0) for w in lex_words]
+    start, end = spans[0][0], spans[-1][1]
+    step = (end - start) / len(lex_words)
+    conf = min(probs) if probs else 0.0
+    return [
+        WordTiming(
+            w,
+            round((start + i * step) * frame_shift_s, 3),
+            round((start + (i + 1) * step) * frame_shift_s, 3),
+            conf,
+        )
+        for i, w in enumerate(lex_words)
+    ]

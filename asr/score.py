@@ -1,0 +1,341 @@
+"""Score hypotheses against references: ``asr-score REF HYP`` (WER/CER reports).
+
+Last step of the data flow. Both sides are normalised with the training normaliser
+(:class:`asr.text.TextNormalizer`) so WER measures the model, not the text conventions; error
+counts come from jiwer (``process_words`` / ``process_characters``). The report gives the
+summary (the line printed on stdout), per-speaker figures, the most frequent confusions and
+per-utterance alignments in sclite ``pra`` style (REF/HYP columns, errors uppercase, ``***``
+for gaps) with icefall's ``(ref->hyp)`` line beside; ``summary.json`` holds the same figures.
+
+Inputs: ``id text`` lines, JSONL with ``id``/``text`` (optional ``speaker``), or sclite trn
+(``text (spk-utt)``). References missing from the hypotheses count as deletions (sclite's
+convention; ``--ignore-missing`` scores matched ids only); extra hypotheses are listed only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jiwer
+
+from asr.text import DEFAULT_NOISE_TOKENS, TextNormalizer
+
+GAP = "***"
+#: confusions listed per kind in the report.
+TOP_CONFUSIONS = 20
+
+
+@dataclass
+class Transcript:
+    id: str
+    text: str
+    speaker: str | None = None
+
+
+def read_transcripts(path: str | Path) -> dict[str, Transcript]:
+    """Read ``id text``, JSONL or sclite trn (detected from the content), keyed by id."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"transcript file not found: {path}")
+    lines = [ln.rstrip("\n") for ln in path.read_text(encoding="utf-8").splitlines()]
+    lines = [ln for ln in lines if ln.strip()]
+    if not lines:
+        return {}
+    if lines[0].lstrip().startswith("{"):
+        kind = "jsonl"
+    elif all(ln.rstrip().endswith(")") and "(" in ln for ln in lines):
+        kind = "trn"
+    else:
+        kind = "text"
+    out: dict[str, Transcript] = {}
+    for n, line in enumerate(lines, start=1):
+        if kind == "jsonl":
+            try:
+                d = json.loads(line)
+                t = Transcript(str(d["id"]), str(d.get("text", "")), d.get("speaker"))
+            except (ValueError, KeyError) as e:
+                raise ValueError(f"{path}:{n}: bad JSONL line, need 'id' and 'text' ({e})") from e
+        elif kind == "trn":
+            text, _, rest = line.rstrip().rpartition("(")
+            uid = rest[:-1].strip()
+            spk = uid.split("-", 1)[0] if "-" in uid else None
+            t = Transcript(uid, text.strip(), spk)
+        else:
+            parts = line.split(maxsplit=1)
+            t = Transcript(parts[0], parts[1] if len(parts) > 1 else "")
+        if t.id in out:
+            raise ValueError(f"{path}:{n}: utterance id {t.id!r} appears twice")
+        out[t.id] = t
+    return out
+
+
+@dataclass
+class ErrorCounts:
+    """Word or character error counts; ``rate`` = (S + D + I) / N."""
+
+    n: int = 0
+    substitutions: int = 0
+    deletions: int = 0
+    insertions: int = 0
+
+    @property
+    def errors(self) -> int:
+        return self.substitutions + self.deletions + self.insertions
+
+    @property
+    def rate(self) -> float:
+        return self.errors / self.n if self.n else float(self.errors > 0)
+
+    def add(self, other: ErrorCounts) -> None:
+        self.n += other.n
+        self.substitutions += other.substitutions
+        self.deletions += other.deletions
+        self.insertions += other.insertions
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "errors": self.errors, "rate": self.rate}
+
+
+@dataclass
+class UttAlignment:
+    id: str
+    speaker: str | None
+    ref: list[str]
+    hyp: list[str]
+    ops: list[tuple[str, str | None, str | None]]  # (kind, ref word, hyp word)
+    counts: ErrorCounts
+
+
+@dataclass
+class ScoreResult:
+    words: ErrorCounts
+    chars: ErrorCounts
+    utterances: list[UttAlignment]
+    missing: list[str]
+    extra: list[str]
+    speakers: dict[str, dict[str, ErrorCounts]] = field(default_factory=dict)
+    substitutions: Counter[tuple[str, str]] = field(default_factory=Counter)
+    deletions: Counter[str] = field(default_factory=Counter)
+    insertions: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def sentence_errors(self) -> int:
+        return sum(1 for u in self.utterances if u.counts.errors)
+
+    def summary_line(self) -> str:
+        w, c = self.words, self.chars
+        return (
+            f"%WER {100 * w.rate:.2f} [ {w.errors} / {w.n}, {w.insertions} ins, "
+            f"{w.deletions} del, {w.substitutions} sub ] %CER {100 * c.rate:.2f} "
+            f"[ {c.errors} / {c.n} ] utts {len(self.utterances)} "
+            f"(missing {len(self.missing)}, extra {len(self.extra)})"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "wer": self.words.rate,
+            "cer": self.chars.rate,
+            "words": self.words.to_dict(),
+            "chars": self.chars.to_dict(),
+            "utterances": len(self.utterances),
+            "sentence_errors": self.sentence_errors,
+            "missing": self.missing,
+            "extra": self.extra,
+            "speakers": {
+                s: {"wer": d["words"].rate, "cer": d["chars"].rate, "words": d["words"].to_dict()}
+                for s, d in sorted(self.speakers.items())
+            },
+            "top_substitutions": [
+                [r, h, n] for (r, h), n in self.substitutions.most_common(TOP_CONFUSIONS)
+            ],
+            "top_deletions": self.deletions.most_common(TOP_CONFUSIONS),
+            "top_insertions": self.insertions.most_common(TOP_CONFUSIONS),
+        }
+
+
+def _ops(chunks: Any, ref: list[str], hyp: list[str]) -> list[tuple[str, str | None, str | None]]:
+    ops: list[tuple[str, str | None, str | None]] = []
+    for ch in chunks:
+        r = ref[ch.ref_start_idx : ch.ref_end_idx]
+        h = hyp[ch.hyp_start_idx : ch.hyp_end_idx]
+        if ch.type == "equal":
+            ops += [("C", a, b) for a, b in zip(r, h, strict=True)]
+        elif ch.type == "substitute":
+            ops += [("S", a, b) for a, b in zip(r, h, strict=True)]
+        elif ch.type == "delete":
+            ops += [("D", a, None) for a in r]
+        else:
+            ops += [("I", None, b) for b in h]
+    return ops
+
+
+def score(
+    refs: dict[str, Transcript],
+    hyps: dict[str, Transcript],
+    normalizer: TextNormalizer | None = None,
+    ignore_missing: bool = False,
+) -> ScoreResult:
+    """Align every reference with its hypothesis (by id) and count errors."""
+    norm = normalizer or TextNormalizer()
+    missing = [i for i in refs if i not in hyps]
+    extra = [i for i in hyps if i not in refs]
+    ids = [i for i in refs if i in hyps or not ignore_missing]
+    ref_texts = [norm(refs[i].text) for i in ids]
+    hyp_texts = [norm(hyps[i].text) if i in hyps else "" for i in ids]
+    result = ScoreResult(ErrorCounts(), ErrorCounts(), [], missing, extra)
+    if not ids:
+        return result
+    wout = jiwer.process_words(ref_texts, hyp_texts)
+    cout = jiwer.process_characters(ref_texts, hyp_texts)
+    for k, uid in enumerate(ids):
+        ref, hyp = wout.references[k], wout.hypotheses[k]
+        ops = _ops(wout.alignments[k], ref, hyp)
+        wc = ErrorCounts(
+            len(ref),
+            sum(o[0] == "S" for o in ops),
+            sum(o[0] == "D" for o in ops),
+            sum(o[0] == "I" for o in ops),
+        )
+        cref, chyp = cout.references[k], cout.hypotheses[k]
+        cops = _ops(cout.alignments[k], cref, chyp)
+        cc = ErrorCounts(
+            len(cref),
+            sum(o[0] == "S" for o in cops),
+            sum(o[0] == "D" for o in cops),
+            sum(o[0] == "I" for o in cops),
+        )
+        spk = refs[uid].speaker or (hyps[uid].speaker if uid in hyps else None)
+        result.utterances.append(UttAlignment(uid, spk, ref, hyp, ops, wc))
+        result.words.add(wc)
+        result.chars.add(cc)
+        if spk is not None:
+            d = result.speakers.setdefault(spk, {"words": ErrorCounts(), "chars": ErrorCounts()})
+            d["words"].add(wc)
+            d["chars"].add(cc)
+        for kind, r, h in ops:
+            if kind == "S":
+                result.substitutions[(r, h)] += 1
+            elif kind == "D":
+                result.deletions[r] += 1
+            elif kind == "I":
+                result.insertions[h] += 1
+    return result
+
+
+def format_alignment(u: UttAlignment) -> str:
+    """sclite-pra-style REF/HYP columns plus icefall's ``(ref->hyp)`` line."""
+    ref_cells, hyp_cells, inline = [], [], []
+    for kind, r, h in u.ops:
+        if kind == "C":
+            ref_cells.append(r)
+            hyp_cells.append(h)
+            inline.append(r)
+        else:
+            rc = GAP if r is None else r.upper()
+            hc = GAP if h is None else h.upper()
+            ref_cells.append(rc)
+            hyp_cells.append(hc)
+            inline.append(f"({r or '*'}->{h or '*'})")
+    widths = [max(len(a), len(b)) for a, b in zip(ref_cells, hyp_cells, strict=True)]
+    c = u.counts
+    head = f"id: ({u.id})" + (f"  speaker: {u.speaker}" if u.speaker else "")
+    return (
+        f"{head}\nScores: (#C #S #D #I) {c.n - c.substitutions - c.deletions} "
+        f"{c.substitutions} {c.deletions} {c.insertions}\n"
+        f"REF:  {' '.join(a.ljust(w) for a, w in zip(ref_cells, widths, strict=True))}\n"
+        f"HYP:  {' '.join(b.ljust(w) for b, w in zip(hyp_cells, widths, strict=True))}\n"
+        f"ERR:  {' '.join(inline)}\n"
+    )
+
+
+def format_report(res: ScoreResult, ref_path: str, hyp_path: str, norm: TextNormalizer) -> str:
+    """Human-readable report: summary, speakers, confusions, missing/extra ids."""
+    lines = [
+        f"REF: {ref_path}",
+        f"HYP: {hyp_path}",
+        f"normaliser: {norm}",
+        "",
+        res.summary_line(),
+        f"sentence errors: {res.sentence_errors} / {len(res.utterances)}",
+        "",
+    ]
+    if res.speakers:
+        lines.append("Per speaker:  speaker  #words  %WER  %CER  sub  del  ins")
+        for spk, d in sorted(res.speakers.items()):
+            w, c = d["words"], d["chars"]
+            lines.append(
+                f"  {spk}  {w.n}  {100 * w.rate:.2f}  {100 * c.rate:.2f}  "
+                f"{w.substitutions}  {w.deletions}  {w.insertions}"
+            )
+        lines.append("")
+    lines.append("Most frequent substitutions (ref -> hyp: count):")
+    lines += [f"  {r} -> {h}: {n}" for (r, h), n in res.substitutions.most_common(TOP_CONFUSIONS)]
+    lines.append("Most frequent deletions (ref: count):")
+    lines += [f"  {r}: {n}" for r, n in res.deletions.most_common(TOP_CONFUSIONS)]
+    lines.append("Most frequent insertions (hyp: count):")
+    lines += [f"  {h}: {n}" for h, n in res.insertions.most_common(TOP_CONFUSIONS)]
+    if res.missing:
+        lines += ["", f"Missing from HYP ({len(res.missing)}): {' '.join(res.missing)}"]
+    if res.extra:
+        lines += ["", f"Extra in HYP, not scored ({len(res.extra)}): {' '.join(res.extra)}"]
+    return "\n".join(lines) + "\n"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="asr-score", description="WER/CER of HYP against REF.")
+    p.add_argument("ref", help="references: 'id text', JSONL or trn")
+    p.add_argument("hyp", help="hypotheses: 'id text', JSONL or trn")
+    p.add_argument("--out-dir", help="write report.txt, summary.json, alignments.txt here")
+    p.add_argument("--no-lowercase", action="store_true", help="keep case")
+    p.add_argument("--keep-punctuation", action="store_true")
+    p.add_argument(
+        "--noise-tokens",
+        nargs="*",
+        default=list(DEFAULT_NOISE_TOKENS),
+        help="tokens removed before scoring (default: %(default)s)",
+    )
+    p.add_argument("--ignore-missing", action="store_true", help="score matched ids only")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``asr-score``; prints the summary line on stdout."""
+    args = build_parser().parse_args(argv)
+    norm = TextNormalizer(
+        lowercase=not args.no_lowercase,
+        remove_punctuation=not args.keep_punctuation,
+        noise_tokens=tuple(args.noise_tokens),
+    )
+    try:
+        refs = read_transcripts(args.ref)
+        hyps = read_transcripts(args.hyp)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"asr-score: error: {e}", file=sys.stderr)
+        return 2
+    res = score(refs, hyps, norm, ignore_missing=args.ignore_missing)
+    if res.missing:
+        print(f"asr-score: {len(res.missing)} reference ids have no hypothesis", file=sys.stderr)
+    if res.extra:
+        print(f"asr-score: {len(res.extra)} hypothesis ids are not in REF", file=sys.stderr)
+    if args.out_dir:
+        out = Path(args.out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "report.txt").write_text(format_report(res, args.ref, args.hyp, norm), "utf-8")
+        summary = {**res.to_json(), "ref": args.ref, "hyp": args.hyp, "normalizer": asdict(norm)}
+        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", "utf-8")
+        (out / "alignments.txt").write_text(
+            "\n".join(format_alignment(u) for u in res.utterances), "utf-8"
+        )
+    print(res.summary_line())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,60 @@
+"""Decoding with the project's real tokenizers (asr.data.tokenizer), not the test fakes."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from asr.decode import BeamSearchDecoder, greedy_decode
+from asr.lm import NgramConfig, build_kn_lm, write_lexicon
+
+from .fakes import peaked_log_probs
+
+tokenizers = pytest.importorskip("asr.data.tokenizer")
+
+WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india"]
+
+
+def _texts(rng: random.Random, n: int) -> list[str]:
+    return [" ".join(rng.choices(WORDS, k=rng.randint(2, 6))) for _ in range(n)]
+
+
+@pytest.mark.parametrize("kind", ["char", "bpe"])
+def test_greedy_beam_and_lexicon_lm_agree(tmp_path, kind):
+    rng = random.Random()
+    corpus = _texts(rng, 200)
+    options = {"vocab_size": 40} if kind == "bpe" else {}
+    tok = tokenizers.train_tokenizer(kind, corpus, **options)
+    text = rng.choice(corpus)
+    lp = peaked_log_probs(tok.encode(text), tok.vocab_size, frames_per_token=rng.randint(1, 3))
+    n = torch.tensor([lp.shape[0]])
+    greedy = greedy_decode(lp, n, tok, 0.04)[0]
+    assert greedy.text == text
+    assert [w.word for w in greedy.words] == text.split()
+    assert BeamSearchDecoder(tok, beam_size=10)(lp, n, 0.04)[0][0].text == text
+    build_kn_lm(corpus, NgramConfig(order=3)).write_arpa(tmp_path / "lm.arpa")
+    written, oov = write_lexicon(tok, WORDS, tmp_path / "lexicon.txt")
+    assert written == len(WORDS) and not oov
+    dec = BeamSearchDecoder(tok, tmp_path / "lexicon.txt", tmp_path / "lm.arpa", lm_weight=0.5)
+    best = dec(lp, n, 0.04)[0][0]
+    assert best.text == text
+    assert [w.start for w in best.words] == pytest.approx([w.start for w in greedy.words])
+
+
+def test_phoneme_lexicon_lm_gives_words(tmp_path):
+    rng = random.Random()
+    words = ["the", "cat", "sat", "on", "mat", "dog", "ran", "home"]
+    corpus = [" ".join(rng.choices(words, k=rng.randint(2, 6))) for _ in range(100)]
+    tok = tokenizers.train_tokenizer("phoneme", corpus)
+    text = rng.choice(corpus)
+    lp = peaked_log_probs(tok.encode(text), tok.vocab_size, frames_per_token=2)
+    n = torch.tensor([lp.shape[0]])
+    build_kn_lm(corpus, NgramConfig(order=2)).write_arpa(tmp_path / "lm.arpa")
+    write_lexicon(tok, words, tmp_path / "lexicon.txt")
+    assert all(ln.endswith(" |") for ln in (tmp_path / "lexicon.txt").read_text().splitlines())
+    dec = BeamSearchDecoder(tok, tmp_path / "lexicon.txt", tmp_path / "lm.arpa", lm_weight=0.5)
+    best = dec(lp, n, 0.04)[0][0]
+    assert best.text == text
+    assert len(best.words) == len(text.split())
