@@ -173,4 +173,7 @@ class DurationBucketSampler:
                 )
         self.epoch = int(state["epoch"])
         self._position = int(state["position"])
+        if self._position >= len(self.batches_for_epoch(self.epoch)):
+            # saved at the end of an epoch: the next iteration is the next epoch, from its start
+            self.epoch, self._position = self.epoch + 1, 0
         self._resume = (self.epoch, self._position)

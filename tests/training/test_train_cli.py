@@ -81,12 +81,6 @@ def test_asr_train_resumes_and_packages(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="DurationBucketSampler.__len__ returns the batches left after a resume, but Lightning "
-    "counts the resumed epoch's batches from the restored index and expects the full length; an "
-    "epoch-end checkpoint then yields 0 batches and training stops (asr/data/sampler.py)",
-    strict=False,
-)
 def test_rerunning_the_same_command_continues(tmp_path: Path) -> None:
     paths = write_corpus(tmp_path / "data")
     conf = _config(tmp_path, paths)
