@@ -9,7 +9,7 @@ __version__ = "0.1.0"
 
 
 def transcribe(model: Any, paths: Any, **kwargs: Any) -> Any:
-    """Transcribe audio files with a trained model package; see :func:`asr.transcribe.transcribe`."""
-    from asr.transcribe import transcribe as _transcribe
+    """Transcribe audio files with a trained model package; see :func:`asr.inference.transcribe`."""
+    from asr.inference import transcribe as _transcribe
 
     return _transcribe(model, paths, **kwargs)

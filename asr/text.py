@@ -12,7 +12,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 # Kaldi/WSJ-style non-speech markers, removed before scoring as the WSJ recipes do.
-DEFAULT_NOISE_TOKENS: tuple[str, ...] = ("<noise>", "<unk>", "[noise]", "[laughter]", "<spoken_noise>")
+DEFAULT_NOISE_TOKENS: tuple[str, ...] = (
+    "<noise>",
+    "<unk>",
+    "[noise]",
+    "[laughter]",
+    "<spoken_noise>",
+)
 
 _PUNCT = re.compile(r"[^\w\s'<>\[\]]")
 _SPACES = re.compile(r"\s+")

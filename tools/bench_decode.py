@@ -159,7 +159,7 @@ def _random_package(preset: str) -> object:
 def _worker_model(cfg: dict) -> dict:
     import torch
 
-    from asr.transcribe import DecodeOptions, DecodeStats, iter_transcribe
+    from asr.inference import DecodeOptions, DecodeStats, iter_transcribe
 
     torch.set_num_threads(cfg["threads"])
     model = _random_package(cfg["random_model"]) if cfg.get("random_model") else cfg["model"]

@@ -16,11 +16,11 @@ pytest.importorskip("asr.data.tokenizer")
 def test_cli_chain(tmp_path, capsys):
     from asr.data.tokenizer import train_tokenizer
     from asr.features import FbankConfig
+    from asr.inference import main as decode_main
     from asr.lm import main as lm_main
     from asr.models.ctc import CTCModel, encoder_preset
     from asr.package import save_package
     from asr.score import main as score_main
-    from asr.transcribe import main as decode_main
 
     rng = random.Random()
     words = ["hello", "world", "the", "cat", "sat"]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import asr.transcribe as tr
+import asr.inference as tr
 from asr.score import read_transcripts
 
 from .fakes import CharTokenizer, FakePackage, FrameLocalPackage

@@ -21,7 +21,6 @@ import logging
 import math
 import sys
 import time
-import types
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -633,15 +632,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-
-
-class _CallableModule(types.ModuleType):
-    """Importing this submodule rebinds ``asr.transcribe`` from the forwarding function in
-    ``asr/__init__.py`` to the module; making the module callable keeps
-    ``asr.transcribe(model, paths)`` working either way."""
-
-    def __call__(self, model_or_path: Any, paths: Any, **options: Any) -> list[Result]:
-        return transcribe(model_or_path, paths, **options)
-
-
-sys.modules[__name__].__class__ = _CallableModule
