@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
             s = json.loads(summary_path.read_text())
             rows.append(
                 f"| {split} | {search} | {100 * s['wer']:.2f} | {100 * s['cer']:.2f} "
-                f"| {s['num_utterances']} | {s['num_ref_words']} |"
+                f"| {s['utterances']} | {s['words']['n']} |"
             )
     timings = _timings(args.exp_dir)
     total = sum(t[2] for t in timings)

@@ -84,13 +84,14 @@ stage_5() {
   local model=$exp_dir/model.safetensors
   for split in $splits; do
     mkdir -p "$exp_dir/decode/$split"
+    rm -f "$exp_dir/decode/$split/"{greedy,beam_lm}.jsonl  # outputs are appended per utterance
     asr-decode "$model" "$corpus/$split.jsonl" --search greedy --format jsonl \
-      -o "$exp_dir/decode/$split/greedy.jsonl" --overwrite
+      -o "$exp_dir/decode/$split/greedy.jsonl"
     asr-decode "$model" "$corpus/$split.jsonl" --search beam --format jsonl \
       --lexicon "$data_dir/lm/lexicon.txt" --lm "$data_dir/lm/lm.arpa" \
       --beam-size "$(cfg decode.beam_size 50)" --lm-weight "$(cfg decode.lm_weight 1.0)" \
       --word-score "$(cfg decode.word_score 0.0)" \
-      -o "$exp_dir/decode/$split/beam_lm.jsonl" --overwrite
+      -o "$exp_dir/decode/$split/beam_lm.jsonl"
   done
 }
 
