@@ -13,6 +13,7 @@ import os
 import platform
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -58,6 +59,25 @@ def _timings(exp_dir: Path) -> list[tuple[str, str, int]]:
     return [latest[k] for k in sorted(latest, key=int)]
 
 
+def _model_info(package: Path) -> dict:
+    """Model config and parameter count, read from the package the run wrote."""
+    if not package.exists():
+        return {}
+    from safetensors import safe_open
+
+    with safe_open(str(package), framework="pt") as f:
+        config = json.loads((f.metadata() or {}).get("model_config", "{}"))
+        params = sum(_numel(f, k) for k in f.keys() if k.startswith("model."))
+    return {"parameters": params, **config}
+
+
+def _numel(f: Any, key: str) -> int:
+    n = 1
+    for d in f.get_slice(key).get_shape():
+        n *= d
+    return n
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--exp-dir", type=Path, required=True)
@@ -80,8 +100,7 @@ def main(argv: list[str] | None = None) -> None:
             )
     timings = _timings(args.exp_dir)
     total = sum(t[2] for t in timings)
-    meta_path = args.exp_dir / "model_info.json"
-    model_info = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    model_info = _model_info(args.exp_dir / "model.safetensors")
 
     lines = [
         f"# Results: `{args.config}`",
