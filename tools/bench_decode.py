@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from asr.machine import cpu_model
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "scratch" / "decode" / "BENCHMARKS_decode.md"
 FRAME_SHIFT_S = 0.04  # 4x subsampled 10 ms frames, the encoder's usual output rate
@@ -196,14 +198,7 @@ def _run(cfg: dict) -> dict:
 
 
 def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     return f"{cpu}, {os.cpu_count()} CPUs visible, Python {platform.python_version()}"
 
 

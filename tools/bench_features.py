@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
 import shlex
 import sys
@@ -27,6 +26,7 @@ from asr.data.datamodule import ASRDataModule
 from asr.data.manifest import Utterance, read_manifest, write_manifest
 from asr.data.tokenizer import train_tokenizer
 from asr.features import GlobalCMVN
+from asr.machine import cpu_model
 
 
 def synthetic_manifest(out_dir: Path, hours: float, seed: int, min_s: float, max_s: float) -> Path:
@@ -50,14 +50,7 @@ def synthetic_manifest(out_dir: Path, hours: float, seed: int, min_s: float, max
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}"
 
 
