@@ -85,6 +85,11 @@ class ErrorCounts:
     deletions: int = 0
     insertions: int = 0
 
+    @classmethod
+    def from_ops(cls, n: int, ops: list) -> ErrorCounts:
+        """Counts from an alignment's ``(op, ...)`` tuples, op in S/D/I (C = correct)."""
+        return cls(n, *(sum(o[0] == kind for o in ops) for kind in "SDI"))
+
     @property
     def errors(self) -> int:
         return self.substitutions + self.deletions + self.insertions
@@ -197,20 +202,10 @@ def score(
     for k, uid in enumerate(ids):
         ref, hyp = wout.references[k], wout.hypotheses[k]
         ops = _ops(wout.alignments[k], ref, hyp)
-        wc = ErrorCounts(
-            len(ref),
-            sum(o[0] == "S" for o in ops),
-            sum(o[0] == "D" for o in ops),
-            sum(o[0] == "I" for o in ops),
-        )
+        wc = ErrorCounts.from_ops(len(ref), ops)
         cref, chyp = cout.references[k], cout.hypotheses[k]
         cops = _ops(cout.alignments[k], cref, chyp)
-        cc = ErrorCounts(
-            len(cref),
-            sum(o[0] == "S" for o in cops),
-            sum(o[0] == "D" for o in cops),
-            sum(o[0] == "I" for o in cops),
-        )
+        cc = ErrorCounts.from_ops(len(cref), cops)
         spk = refs[uid].speaker or (hyps[uid].speaker if uid in hyps else None)
         result.utterances.append(UttAlignment(uid, spk, ref, hyp, ops, wc))
         result.words.add(wc)

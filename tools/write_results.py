@@ -91,8 +91,7 @@ def main(argv: list[str] | None = None) -> None:
         "",
         "## Reproduce",
         "```",
-        f"cd recipes/synth && ./run.sh --config {args.config}"
-        + (f" --exp-dir {args.exp_dir}" if args.exp_dir else ""),
+        f"cd recipes/synth && ./run.sh --config {args.config} --exp-dir {args.exp_dir}",
         "```",
         "Stage commands are in `run.sh`; the training config actually used is "
         f"`{args.exp_dir / 'train.yaml'}`.",
