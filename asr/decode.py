@@ -136,6 +136,65 @@ def _word_text(ids: Sequence[int], tokenizer: Any, separator: str | None) -> str
 
 
 # --------------------------------------------------------------------------------------------
+# spelling -> word
+
+
+class WordLookup:
+    """Maps a word's token spelling back to a word, for greedy output of phoneme models.
+
+    A phoneme model's best path spells words in phones (``HH AH L OW``); this turns each one
+    into the lexicon word with that pronunciation, the LM's most probable one among homophones
+    (``to``/``two``/``too``). :func:`greedy_decode` writes a spelling that is in no lexicon
+    entry as the tokenizer decodes it, spaces joined by ``_`` (``K_AE_T_S``: one wrong word,
+    not four). For char models the lookup is the identity.
+    """
+
+    def __init__(self, spellings: dict[tuple[str, ...], str]) -> None:
+        self.spellings = spellings
+
+    @classmethod
+    def from_lexicon(cls, lexicon: str | Path, lm: str | Path | None = None) -> WordLookup:
+        """Read ``word<TAB>tok tok ...`` lines; ``lm`` (ARPA text) breaks ties by unigram."""
+        unigram = _arpa_unigrams(Path(lm)) if lm and str(lm).endswith(".arpa") else {}
+        best: dict[tuple[str, ...], tuple[float, str]] = {}
+        with open(lexicon, encoding="utf-8") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) < 2:
+                    continue
+                word, toks = parts[0], tuple(t for t in parts[1:] if t not in _SEPARATORS)
+                score = unigram.get(word, -99.0)
+                if toks not in best or score > best[toks][0]:
+                    best[toks] = (score, word)
+        return cls({toks: word for toks, (_, word) in best.items()})
+
+    def __call__(self, tokens: Sequence[str]) -> str | None:
+        """The word spelled by ``tokens`` (separators ignored), or ``None``."""
+        return self.spellings.get(tuple(t for t in tokens if t not in _SEPARATORS))
+
+
+_SEPARATORS = frozenset(WORD_SEPARATOR_CANDIDATES)
+
+
+def _arpa_unigrams(path: Path) -> dict[str, float]:
+    """log10 probabilities of the ``\\1-grams:`` section of an ARPA file."""
+    probs: dict[str, float] = {}
+    in_unigrams = False
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("\\"):
+                if in_unigrams:
+                    break
+                in_unigrams = line == "\\1-grams:"
+                continue
+            if in_unigrams and line:
+                parts = line.split()
+                probs[parts[1]] = float(parts[0])
+    return probs
+
+
+# --------------------------------------------------------------------------------------------
 # greedy
 
 
@@ -147,6 +206,7 @@ def greedy_decode(
     *,
     blank: int = 0,
     word_separator: str | None = None,
+    word_lookup: WordLookup | None = None,
 ) -> list[Hypothesis]:
     """Best-path CTC decoding of a batch.
 
@@ -156,7 +216,8 @@ def greedy_decode(
     :returns: one :class:`Hypothesis` per item. A word's span runs from the first frame of
         its first token to the end of the last frame of its last token (repeats included);
         its confidence is the smallest posterior among its tokens (one doubtful letter makes
-        a doubtful word).
+        a doubtful word). With ``word_lookup`` each word's tokens are mapped to a lexicon word
+        (how phoneme models get words without a beam search).
     """
     if log_probs.dim() == 2:
         log_probs = log_probs.unsqueeze(0)
@@ -182,7 +243,7 @@ def greedy_decode(
                 spans[-1] = (s, t + 1)
                 probs[-1] = max(probs[-1], math.exp(float(lp[t])))
             prev = tok
-        words = _timed_words(ids, spans, probs, tokenizer, sep, frame_shift_s)
+        words = _timed_words(ids, spans, probs, tokenizer, sep, frame_shift_s, lookup=word_lookup)
         text = " ".join(w.word for w in words)
         conf = sum(probs) / len(probs) if probs else 1.0
         out.append(Hypothesis(text, ids, words, float(lp.sum()), conf))
@@ -197,14 +258,17 @@ def _timed_words(
     sep: str | None,
     frame_shift_s: float,
     groups: list[list[int]] | None = None,
+    lookup: WordLookup | None = None,
 ) -> list[WordTiming]:
     """Words with times from token spans; ``groups`` (index lists into ``ids``) overrides
-    the tokenizer's word boundaries."""
+    the tokenizer's word boundaries; ``lookup`` maps token spellings to words."""
     words: list[WordTiming] = []
     for group in groups if groups is not None else _group_words(ids, tokenizer, sep):
         if not group:
             continue
         text = _word_text([ids[i] for i in group], tokenizer, sep)
+        if lookup is not None:
+            text = lookup([tokenizer.tokens[ids[i]] for i in group]) or "_".join(text.split())
         if not text:
             continue
         start = spans[group[0]][0] * frame_shift_s

@@ -29,7 +29,7 @@ from typing import Any, TextIO
 import torch
 
 from asr.audio import AudioError, audio_info, load_audio
-from asr.decode import BeamSearchDecoder, Hypothesis, WordTiming, greedy_decode
+from asr.decode import BeamSearchDecoder, Hypothesis, WordLookup, WordTiming, greedy_decode
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +44,10 @@ class DecodeOptions:
     """How to decode (the ``asr-decode`` options).
 
     :param search: ``greedy`` or ``beam``.
-    :param lexicon: lexicon file for beam search (``asr-lm lexicon``).
-    :param lm: ARPA / KenLM binary word LM for beam search (``asr-lm arpa``).
+    :param lexicon: lexicon file for beam search (``asr-lm lexicon``); with greedy search it
+        maps each word's tokens back to a word (phoneme models), see :class:`WordLookup`.
+    :param lm: ARPA / KenLM binary word LM for beam search (``asr-lm arpa``); with greedy
+        search and a lexicon, its unigrams pick among homophones.
     :param batch_seconds: audio seconds per batch (padded length x batch size).
     :param chunk_seconds: decode longer audio in chunks of this length (``None``: whole,
         up to ``max_whole_seconds``).
@@ -307,6 +309,11 @@ class Transcriber:
             )
         elif options.search != "greedy":
             raise ValueError(f"--search must be greedy or beam, got {options.search!r}")
+        self.word_lookup = (
+            WordLookup.from_lexicon(options.lexicon, options.lm)
+            if options.search == "greedy" and options.lexicon
+            else None
+        )
         self.audio_seconds = 0.0
 
     def _features(self, item: _Item) -> tuple[torch.Tensor, float]:
@@ -401,6 +408,7 @@ class Transcriber:
                 self.tokenizer,
                 self.frame_shift_s,
                 word_separator=opt.word_separator,
+                word_lookup=self.word_lookup,
             )
         ]
 
@@ -469,9 +477,12 @@ def iter_transcribe(
 
     durations = {id(it): _duration(it) for it in items}
     batches = list(tr.batches(items, durations))
+    tenths = {k: round(d * 10) for k, d in durations.items()}  # integer steps: no float drift
     with tqdm(
-        total=round(sum(durations.values()), 1),
+        total=sum(tenths.values()),
         unit="s",
+        unit_scale=0.1,
+        bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s audio [{elapsed}<{remaining}, {rate_fmt}]",
         desc="decoding",
         disable=not options.progress,
         file=sys.stderr,
@@ -479,7 +490,7 @@ def iter_transcribe(
     ) as bar:
         for batch in batches:
             for it, r in zip(batch, tr.decode_batch(batch), strict=True):
-                bar.update(round(durations[id(it)], 1))
+                bar.update(tenths[id(it)])
                 stats.audio_seconds += r.duration
                 stats.failed += r.error is not None
                 stats.elapsed_seconds = time.perf_counter() - start
@@ -542,8 +553,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="output file (default: stdout)")
     p.add_argument("--format", choices=FORMATS, help="default: from -o suffix, else text")
     p.add_argument("--search", choices=("greedy", "beam"), default=d.search)
-    p.add_argument("--lexicon", help="lexicon for beam search (asr-lm lexicon)")
-    p.add_argument("--lm", help="ARPA or KenLM binary word LM (asr-lm arpa)")
+    p.add_argument(
+        "--lexicon",
+        help="lexicon (asr-lm lexicon): constrains beam search; with greedy, maps each "
+        "word's tokens to a word (phoneme models)",
+    )
+    p.add_argument(
+        "--lm", help="ARPA or KenLM binary word LM (asr-lm arpa); greedy: homophone tie-break"
+    )
     p.add_argument("--lm-weight", type=float, default=d.lm_weight)
     p.add_argument("--word-score", type=float, default=d.word_score)
     p.add_argument("--unk-score", type=float, default=d.unk_score)

@@ -7,7 +7,7 @@ import random
 import pytest
 import torch
 
-from asr.decode import BeamSearchDecoder, greedy_decode
+from asr.decode import BeamSearchDecoder, WordLookup, greedy_decode
 from asr.lm import NgramConfig, build_kn_lm, write_lexicon
 
 from .fakes import peaked_log_probs
@@ -58,3 +58,55 @@ def test_phoneme_lexicon_lm_gives_words(tmp_path):
     best = dec(lp, n, 0.04)[0][0]
     assert best.text == text
     assert len(best.words) == len(text.split())
+
+
+def test_phoneme_greedy_with_word_lookup(tmp_path):
+    """Greedy phones -> words through the lexicon; the LM's unigrams pick among homophones."""
+    rng = random.Random()
+    words = ["to", "two", "too", "cat", "sat", "home", "dog"]
+    # "to" is by far the most frequent of its homophones (T UW)
+    corpus = ["to " + " ".join(rng.choices(words[3:], k=rng.randint(1, 4))) for _ in range(60)]
+    corpus += ["two cat", "too dog"]
+    tok = tokenizers.train_tokenizer("phoneme", corpus)
+    build_kn_lm(corpus, NgramConfig(order=2)).write_arpa(tmp_path / "lm.arpa")
+    write_lexicon(tok, words, tmp_path / "lexicon.txt")
+    lookup = WordLookup.from_lexicon(tmp_path / "lexicon.txt", tmp_path / "lm.arpa")
+    text = " ".join(rng.choices(["two", "cat", "sat", "home", "dog"], k=5))
+    lp = peaked_log_probs(tok.encode(text), tok.vocab_size, frames_per_token=2)
+    n = torch.tensor([lp.shape[0]])
+    plain = greedy_decode(lp, n, tok, 0.04)[0]
+    assert "|" not in plain.text and plain.text.split()[0].isupper()  # phones, not words
+    hyp = greedy_decode(lp, n, tok, 0.04, word_lookup=lookup)[0]
+    assert hyp.text == text.replace("two", "to")
+    assert [w.word for w in hyp.words] == hyp.text.split()
+    # a spelling in no lexicon entry stays visible as one "word" of joined phones
+    assert lookup(["K", "AE", "T", "S"]) is None
+    cats = peaked_log_probs(tok.encode("cat") + tok.encode("cats")[-1:], tok.vocab_size, 2)
+    assert (
+        greedy_decode(cats, torch.tensor([cats.shape[0]]), tok, 0.04, word_lookup=lookup)[0].text
+        == "K_AE_T_S"
+    )
+    assert WordLookup.from_lexicon(tmp_path / "lexicon.txt")(["T", "UW", "|"]) in (
+        "to",
+        "two",
+        "too",
+    )
+
+
+def test_phoneme_lexicon_lists_every_pronunciation(tmp_path):
+    """``read`` is R IY D (first in CMUdict) and R EH D; audio of either decodes to the word."""
+    corpus = ["i read it", "you read that", "we sat"]
+    tok = tokenizers.train_tokenizer("phoneme", corpus)
+    words = ["i", "read", "it", "you", "that", "we", "sat"]
+    written, oov = write_lexicon(tok, words, tmp_path / "lexicon.txt")
+    assert written == len(words) and not oov
+    lines = (tmp_path / "lexicon.txt").read_text().splitlines()
+    reads = sorted(ln.split("\t")[1] for ln in lines if ln.startswith("read\t"))
+    assert reads == ["R EH D |", "R IY D |"]
+    build_kn_lm(corpus, NgramConfig(order=2)).write_arpa(tmp_path / "lm.arpa")
+    dec = BeamSearchDecoder(tok, tmp_path / "lexicon.txt", tmp_path / "lm.arpa", lm_weight=0.5)
+    spoken = [tok.tokens.index(p) for p in "Y UW | R EH D | DH AE T".split()]
+    lp = peaked_log_probs(spoken, tok.vocab_size, frames_per_token=2)
+    assert dec(lp, torch.tensor([lp.shape[0]]), 0.04)[0][0].text == "you read that"
+    lookup = WordLookup.from_lexicon(tmp_path / "lexicon.txt", tmp_path / "lm.arpa")
+    assert lookup(["R", "EH", "D"]) == lookup(["R", "IY", "D"]) == "read"
