@@ -132,6 +132,18 @@ def edit_counts(refs: list[str], hyps: list[str], unit: str) -> tuple[int, int]:
     return errors, total
 
 
+def validation_references(tokenizer: Any, texts: list[str]) -> list[str]:
+    """References in the units ``tokenizer.decode`` writes.
+
+    Char and sentencepiece tokenizers decode to words, so the texts serve as they are. A
+    phoneme model decodes to phones: its references become their phones, and val_wer is then
+    a token (phone and word-boundary) error rate rather than a meaningless phones-vs-words one.
+    """
+    if getattr(tokenizer, "kind", "") == "phoneme":
+        return [tokenizer.decode(tokenizer.encode(t)) for t in texts]
+    return texts
+
+
 class CTCLightningModule(L.LightningModule):
     """CTC training of a linear-attention (or softmax / Bi-LSTM) encoder.
 
@@ -283,8 +295,9 @@ class CTCLightningModule(L.LightningModule):
         if self.tokenizer is None or "texts" not in batch:
             return
         hyps = [self.tokenizer.decode(ids) for ids in greedy_token_ids(log_probs, out_lengths)]
-        we, wn = edit_counts(batch["texts"], hyps, "word")
-        ce, cn = edit_counts(batch["texts"], hyps, "char")
+        refs = validation_references(self.tokenizer, batch["texts"])
+        we, wn = edit_counts(refs, hyps, "word")
+        ce, cn = edit_counts(refs, hyps, "char")
         self._val_counts += torch.tensor([we, wn, ce, cn], dtype=torch.float64)
 
     def on_validation_epoch_end(self) -> None:

@@ -204,3 +204,17 @@ def test_ctc_loss_is_float32_under_bf16_autocast() -> None:
     assert torch.isfinite(loss) and abs(loss.item() - ref.item()) < 0.05 * abs(ref.item())
     loss.backward()
     assert all(torch.isfinite(p.grad).all() for p in module.parameters() if p.grad is not None)
+
+
+def test_validation_references_match_the_decoded_units():
+    """Phoneme models are scored phones against phones; char models words against words."""
+    from asr.data.tokenizer import train_tokenizer
+    from asr.lightning import validation_references
+
+    texts = ["the cat sat", "a dog ran home"]
+    phones = train_tokenizer("phoneme", texts)
+    refs = validation_references(phones, texts)
+    assert refs[0] == "DH AH | K AE T | S AE T"
+    assert refs == [phones.decode(phones.encode(t)) for t in texts]
+    chars = train_tokenizer("char", texts)
+    assert validation_references(chars, texts) == texts
