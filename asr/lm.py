@@ -268,8 +268,19 @@ def token_spelling(tokenizer: Any, word: str, separator: str | None) -> list[str
     ``tokenizer.word_to_tokens`` may return token strings or ids; ``None`` means OOV.
     """
     spelled = tokenizer.word_to_tokens(word)
-    if not spelled:
-        return None
+    return _with_separator(tokenizer, spelled, separator) if spelled else None
+
+
+def token_spellings(tokenizer: Any, word: str, separator: str | None) -> list[list[str]]:
+    """Every spelling a lexicon lists for ``word`` (several pronunciations for phoneme
+    tokenizers, see ``Tokenizer.word_spellings``); empty means OOV."""
+    if not hasattr(tokenizer, "word_spellings"):
+        one = token_spelling(tokenizer, word, separator)
+        return [one] if one else []
+    return [_with_separator(tokenizer, s, separator) for s in tokenizer.word_spellings(word) if s]
+
+
+def _with_separator(tokenizer: Any, spelled: Any, separator: str | None) -> list[str]:
     toks = [tokenizer.tokens[t] if isinstance(t, int) else str(t) for t in spelled]
     if separator is not None and toks[-1] != separator:
         toks.append(separator)
@@ -279,7 +290,8 @@ def token_spelling(tokenizer: Any, word: str, separator: str | None) -> list[str
 def write_lexicon(
     tokenizer: Any, words: Iterable[str], out: str | Path, separator: str | None = None
 ) -> tuple[int, list[str]]:
-    """Write ``word tok tok ...`` lines; returns (words written, OOV words skipped)."""
+    """Write ``word tok tok ...`` lines (one per spelling: phoneme tokenizers list every
+    pronunciation); returns (words written, OOV words skipped)."""
     from asr.decode import find_word_separator
 
     sep = find_word_separator(tokenizer, separator)
@@ -292,11 +304,12 @@ def write_lexicon(
             if word in seen or word in (BOS, EOS, UNK):
                 continue
             seen.add(word)
-            spelling = token_spelling(tokenizer, word, sep)
-            if spelling is None:
+            spellings = token_spellings(tokenizer, word, sep)
+            if not spellings:
                 oov.append(word)
                 continue
-            f.write(f"{word}\t{' '.join(spelling)}\n")
+            for spelling in spellings:
+                f.write(f"{word}\t{' '.join(spelling)}\n")
             written += 1
     return written, oov
 

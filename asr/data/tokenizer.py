@@ -74,6 +74,12 @@ class Tokenizer:
     def word_to_tokens(self, word: str) -> list[str] | None:
         raise NotImplementedError
 
+    def word_spellings(self, word: str) -> list[list[str]]:
+        """Every token spelling of ``word`` a lexicon should list; the first is the one
+        ``encode`` uses. Empty for a word the tokenizer cannot spell."""
+        toks = self.word_to_tokens(word)
+        return [toks] if toks else []
+
     def _base_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
@@ -195,6 +201,19 @@ class PhonemeTokenizer(Tokenizer):
         if not prons:
             return None
         return [p if self.keep_stress else _strip_stress(p) for p in prons[0]]
+
+    def word_spellings(self, word: str) -> list[list[str]]:
+        """All CMUdict pronunciations (``read`` as R IY D and R EH D), so beam search can
+        match whichever one the speaker used; words missing from CMUdict as ``word_to_tokens``."""
+        prons = _cmudict().get(word.lower())
+        if not prons:
+            return super().word_spellings(word)
+        out: list[list[str]] = []
+        for pron in prons:
+            toks = [p if self.keep_stress else _strip_stress(p) for p in pron]
+            if toks not in out:
+                out.append(toks)
+        return out
 
     def word_to_tokens(self, word: str) -> list[str] | None:
         pron = self.pronounce(word)
