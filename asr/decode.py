@@ -144,13 +144,18 @@ class WordLookup:
 
     A phoneme model's best path spells words in phones (``HH AH L OW``); this turns each one
     into the lexicon word with that pronunciation, the LM's most probable one among homophones
-    (``to``/``two``/``too``). :func:`greedy_decode` writes a spelling that is in no lexicon
-    entry as the tokenizer decodes it, spaces joined by ``_`` (``K_AE_T_S``: one wrong word,
-    not four). For char models the lookup is the identity.
+    (``to``/``two``/``too``). A spelling that is no lexicon word is split into lexicon words
+    when it can be (:meth:`segment`: a missed word boundary), else :func:`greedy_decode`
+    writes it as the tokenizer decodes it, spaces joined by ``_`` (``K_AE_T_S``: one wrong
+    word, not four). For char models it only splits run-together words.
     """
 
-    def __init__(self, spellings: dict[tuple[str, ...], str]) -> None:
+    def __init__(
+        self, spellings: dict[tuple[str, ...], str], log_probs: dict[str, float] | None = None
+    ) -> None:
         self.spellings = spellings
+        self.log_probs = log_probs or {}
+        self.longest = max((len(k) for k in spellings), default=0)
 
     @classmethod
     def from_lexicon(cls, lexicon: str | Path, lm: str | Path | None = None) -> WordLookup:
@@ -166,11 +171,35 @@ class WordLookup:
                 score = unigram.get(word, -99.0)
                 if toks not in best or score > best[toks][0]:
                     best[toks] = (score, word)
-        return cls({toks: word for toks, (_, word) in best.items()})
+        return cls({toks: word for toks, (_, word) in best.items()}, unigram)
 
     def __call__(self, tokens: Sequence[str]) -> str | None:
         """The word spelled by ``tokens`` (separators ignored), or ``None``."""
         return self.spellings.get(tuple(t for t in tokens if t not in _SEPARATORS))
+
+    def segment(self, tokens: Sequence[str]) -> list[tuple[str, int]] | None:
+        """Split a spelling with missed word boundaries into lexicon words.
+
+        Phoneme models often drop the ``|`` between words spoken without a pause
+        (``DH AH N UW S T AY L``: "the new style"). Returns ``(word, n_tokens)`` pairs of the
+        split with the highest summed unigram log-probability (so fewer, likelier words win;
+        unknown words count -99), or ``None`` when no split into lexicon words exists.
+        """
+        n = len(tokens)
+        best: list[tuple[float, list[tuple[str, int]]] | None] = [None] * (n + 1)
+        best[0] = (0.0, [])
+        for i in range(n):
+            if best[i] is None:
+                continue
+            score_i, words_i = best[i]  # type: ignore[misc]
+            for j in range(i + 1, min(n, i + self.longest) + 1):
+                word = self.spellings.get(tuple(tokens[i:j]))
+                if word is None:
+                    continue
+                cand = score_i + self.log_probs.get(word, -99.0)
+                if best[j] is None or cand > best[j][0]:  # type: ignore[index]
+                    best[j] = (cand, [*words_i, (word, j - i)])
+        return best[n][1] if best[n] is not None else None
 
 
 _SEPARATORS = frozenset(WORD_SEPARATOR_CANDIDATES)
@@ -267,15 +296,35 @@ def _timed_words(
         if not group:
             continue
         text = _word_text([ids[i] for i in group], tokenizer, sep)
+        pieces = [(text, group)]
         if lookup is not None:
-            text = lookup([tokenizer.tokens[ids[i]] for i in group]) or "_".join(text.split())
-        if not text:
-            continue
-        start = spans[group[0]][0] * frame_shift_s
-        end = spans[group[-1]][1] * frame_shift_s
-        conf = min(probs[i] for i in group)
-        words.append(WordTiming(text, round(start, 3), round(end, 3), conf))
+            pieces = _looked_up(lookup, [tokenizer.tokens[ids[i]] for i in group], group, text)
+        for word, idx in pieces:
+            if not word:
+                continue
+            start = spans[idx[0]][0] * frame_shift_s
+            end = spans[idx[-1]][1] * frame_shift_s
+            conf = min(probs[i] for i in idx)
+            words.append(WordTiming(word, round(start, 3), round(end, 3), conf))
     return words
+
+
+def _looked_up(
+    lookup: WordLookup, tokens: list[str], group: list[int], text: str
+) -> list[tuple[str, list[int]]]:
+    """(word, token indices) for one separator-delimited group: the lexicon word it spells,
+    else its split into lexicon words, else the decoded text joined by ``_`` (one error)."""
+    word = lookup(tokens)
+    if word is not None:
+        return [(word, group)]
+    split = lookup.segment(tokens)
+    if split is None:
+        return [("_".join(text.split()), group)]
+    out, at = [], 0
+    for w, n in split:
+        out.append((w, group[at : at + n]))
+        at += n
+    return out
 
 
 # --------------------------------------------------------------------------------------------

@@ -79,8 +79,15 @@ def test_phoneme_greedy_with_word_lookup(tmp_path):
     hyp = greedy_decode(lp, n, tok, 0.04, word_lookup=lookup)[0]
     assert hyp.text == text.replace("two", "to")
     assert [w.word for w in hyp.words] == hyp.text.split()
+    # a missed word boundary is split back into lexicon words, with their own times
+    merged = [tok.tokens.index(p) for p in "K AE T S AE T | D AO G".split()]
+    lp = peaked_log_probs(merged, tok.vocab_size, frames_per_token=2)
+    hyp = greedy_decode(lp, torch.tensor([lp.shape[0]]), tok, 0.04, word_lookup=lookup)[0]
+    assert hyp.text == "cat sat dog"
+    assert hyp.words[0].end <= hyp.words[1].start < hyp.words[1].end <= hyp.words[2].start
+    assert lookup.segment(["T", "UW", "T", "UW"]) == [("to", 2), ("to", 2)]
     # a spelling in no lexicon entry stays visible as one "word" of joined phones
-    assert lookup(["K", "AE", "T", "S"]) is None
+    assert lookup(["K", "AE", "T", "S"]) is None and lookup.segment(["K", "AE", "T", "S"]) is None
     cats = peaked_log_probs(tok.encode("cat") + tok.encode("cats")[-1:], tok.vocab_size, 2)
     assert (
         greedy_decode(cats, torch.tensor([cats.shape[0]]), tok, 0.04, word_lookup=lookup)[0].text
