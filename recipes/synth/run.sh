@@ -76,16 +76,21 @@ stage_4() {  # rerunning resumes from $exp_dir/checkpoints/last.ckpt
   asr-train --config "$exp_dir/train.yaml" \
     --trainer.default_root_dir "$exp_dir" \
     --data.train_manifest "$corpus/train.jsonl" --data.val_manifest "$corpus/dev.jsonl" \
-    --data.tokenizer_path "$data_dir/tokenizer.json" --data.cmvn_path "$data_dir/cmvn.json"
+    --data.tokenizer_path "$data_dir/tokenizer.json" --data.cmvn_path "$data_dir/cmvn.json" \
+    --data.feature_cache_dir "$data_dir/fbank_cache"  # computed in epoch 1, read back after
 }
 
 splits="dev test test_unseen"
 stage_5() {
   local model=$exp_dir/model.safetensors
+  local greedy_words=()  # phoneme models spell words in phones: map them through the lexicon
+  if [ "$(cfg tokenizer.kind)" = phoneme ]; then
+    greedy_words=(--lexicon "$data_dir/lm/lexicon.txt" --lm "$data_dir/lm/lm.arpa")
+  fi
   for split in $splits; do
     mkdir -p "$exp_dir/decode/$split"
     rm -f "$exp_dir/decode/$split/"{greedy,beam_lm}.jsonl  # outputs are appended per utterance
-    asr-decode "$model" "$corpus/$split.jsonl" --search greedy --format jsonl \
+    asr-decode "$model" "$corpus/$split.jsonl" --search greedy --format jsonl "${greedy_words[@]}" \
       -o "$exp_dir/decode/$split/greedy.jsonl"
     asr-decode "$model" "$corpus/$split.jsonl" --search beam --format jsonl \
       --lexicon "$data_dir/lm/lexicon.txt" --lm "$data_dir/lm/lm.arpa" \
