@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--exp-dir", type=Path, required=True)
     parser.add_argument("--config", required=True)
+    parser.add_argument("--data-dir", help="the run's --data-dir, for the reproduce command")
     parser.add_argument("--splits", nargs="+", required=True)
     parser.add_argument("--searches", nargs="+", required=True)
     args = parser.parse_args(argv)
@@ -91,7 +92,8 @@ def main(argv: list[str] | None = None) -> None:
         "",
         "## Reproduce",
         "```",
-        f"cd recipes/synth && ./run.sh --config {args.config} --exp-dir {args.exp_dir}",
+        f"cd recipes/synth && ./run.sh --config {args.config} --exp-dir {args.exp_dir}"
+        + (f" --data-dir {args.data_dir}" if args.data_dir else ""),
         "```",
         "Stage commands are in `run.sh`; the training config actually used is "
         f"`{args.exp_dir / 'train.yaml'}`.",

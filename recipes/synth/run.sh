@@ -107,7 +107,7 @@ stage_6() {
         --out-dir "$exp_dir/score/$split/$search"
     done
   done
-  python "$repo/tools/write_results.py" --exp-dir "$exp_dir" --config "$config" \
+  python "$repo/tools/write_results.py" --exp-dir "$exp_dir" --config "$config" --data-dir "$data_dir" \
     --splits $splits --searches greedy beam_lm
   cat "$exp_dir/RESULTS.md"
 }
