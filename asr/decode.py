@@ -22,7 +22,7 @@ a separator gives one "word" per token).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,18 +144,33 @@ class WordLookup:
 
     A phoneme model's best path spells words in phones (``HH AH L OW``); this turns each one
     into the lexicon word with that pronunciation, the LM's most probable one among homophones
-    (``to``/``two``/``too``). A spelling that is no lexicon word is split into lexicon words
-    when it can be (:meth:`segment`: a missed word boundary), else :func:`greedy_decode`
-    writes it as the tokenizer decodes it, spaces joined by ``_`` (``K_AE_T_S``: one wrong
-    word, not four). For char models it only splits run-together words.
+    (``to``/``two``/``too``). A spelling that is no lexicon word may be a word the LM never
+    saw: ``fallback`` (e.g. all of CMUdict, :meth:`with_fallback`) names it. Otherwise it is
+    split into lexicon words when it can be (:meth:`segment`: a missed word boundary), else
+    :func:`greedy_decode` writes it as the tokenizer decodes it, spaces joined by ``_``
+    (``K_AE_T_S``: one wrong word, not four). For char models it only splits run-together words.
     """
 
     def __init__(
-        self, spellings: dict[tuple[str, ...], str], log_probs: dict[str, float] | None = None
+        self,
+        spellings: dict[tuple[str, ...], str],
+        log_probs: dict[str, float] | None = None,
+        fallback: dict[tuple[str, ...], str] | None = None,
     ) -> None:
         self.spellings = spellings
         self.log_probs = log_probs or {}
+        self.fallback = fallback or {}
         self.longest = max((len(k) for k in spellings), default=0)
+
+    def with_fallback(self, pairs: Iterable[tuple[str, Sequence[str]]]) -> WordLookup:
+        """A copy that also names spellings outside the lexicon, from ``(word, tokens)`` pairs
+        (first word wins per spelling); lexicon words keep priority."""
+        fallback = dict(self.fallback)
+        for word, toks in pairs:
+            key = tuple(t for t in toks if t not in _SEPARATORS)
+            if key and key not in self.spellings:
+                fallback.setdefault(key, word)
+        return WordLookup(self.spellings, self.log_probs, fallback)
 
     @classmethod
     def from_lexicon(cls, lexicon: str | Path, lm: str | Path | None = None) -> WordLookup:
@@ -174,8 +189,10 @@ class WordLookup:
         return cls({toks: word for toks, (_, word) in best.items()}, unigram)
 
     def __call__(self, tokens: Sequence[str]) -> str | None:
-        """The word spelled by ``tokens`` (separators ignored), or ``None``."""
-        return self.spellings.get(tuple(t for t in tokens if t not in _SEPARATORS))
+        """The lexicon word spelled by ``tokens`` (separators ignored), else the fallback's,
+        else ``None``."""
+        key = tuple(t for t in tokens if t not in _SEPARATORS)
+        return self.spellings.get(key) or self.fallback.get(key)
 
     def segment(self, tokens: Sequence[str]) -> list[tuple[str, int]] | None:
         """Split a spelling with missed word boundaries into lexicon words.

@@ -45,7 +45,8 @@ class DecodeOptions:
 
     :param search: ``greedy`` or ``beam``.
     :param lexicon: lexicon file for beam search (``asr-lm lexicon``); with greedy search it
-        maps each word's tokens back to a word (phoneme models), see :class:`WordLookup`.
+        maps each word's tokens back to a word (phoneme models; CMUdict names
+        words the lexicon lacks), see :class:`WordLookup`.
     :param lm: ARPA / KenLM binary word LM for beam search (``asr-lm arpa``); with greedy
         search and a lexicon, its unigrams pick among homophones.
     :param batch_seconds: audio seconds per batch (padded length x batch size).
@@ -309,11 +310,10 @@ class Transcriber:
             )
         elif options.search != "greedy":
             raise ValueError(f"--search must be greedy or beam, got {options.search!r}")
-        self.word_lookup = (
-            WordLookup.from_lexicon(options.lexicon, options.lm)
-            if options.search == "greedy" and options.lexicon
-            else None
-        )
+        self.word_lookup = None
+        if options.search == "greedy" and options.lexicon:
+            lookup = WordLookup.from_lexicon(options.lexicon, options.lm)
+            self.word_lookup = lookup.with_fallback(self.tokenizer.dictionary())
         self.audio_seconds = 0.0
 
     def _features(self, item: _Item) -> tuple[torch.Tensor, float]:

@@ -20,7 +20,7 @@ import base64
 import dataclasses
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -79,6 +79,12 @@ class Tokenizer:
         ``encode`` uses. Empty for a word the tokenizer cannot spell."""
         toks = self.word_to_tokens(word)
         return [toks] if toks else []
+
+    def dictionary(self) -> Iterator[tuple[str, list[str]]]:
+        """``(word, tokens)`` for every entry of the tokenizer's own pronouncing dictionary
+        (CMUdict for phonemes), so greedy output can name words no lexicon lists. Spelling
+        tokenizers have none: their tokens already spell the word."""
+        return iter(())
 
     def _base_dict(self) -> dict[str, Any]:
         return {
@@ -214,6 +220,16 @@ class PhonemeTokenizer(Tokenizer):
             if toks not in out:
                 out.append(toks)
         return out
+
+    def dictionary(self) -> Iterator[tuple[str, list[str]]]:
+        """CMUdict words made of letters, plain words before ones with an apostrophe (so
+        D AO G Z names "dogs" rather than "dog's" for a consumer keeping the first)."""
+        letters = set(self.LETTERS)
+        entries = [(w, prons) for w, prons in _cmudict().items() if set(w) <= letters]
+        entries.sort(key=lambda e: "'" in e[0])  # stable: alphabetical within each group
+        for word, prons in entries:
+            for pron in prons:
+                yield word, [p if self.keep_stress else _strip_stress(p) for p in pron]
 
     def word_to_tokens(self, word: str) -> list[str] | None:
         pron = self.pronounce(word)

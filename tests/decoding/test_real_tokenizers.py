@@ -117,3 +117,21 @@ def test_phoneme_lexicon_lists_every_pronunciation(tmp_path):
     assert dec(lp, torch.tensor([lp.shape[0]]), 0.04)[0][0].text == "you read that"
     lookup = WordLookup.from_lexicon(tmp_path / "lexicon.txt", tmp_path / "lm.arpa")
     assert lookup(["R", "EH", "D"]) == lookup(["R", "IY", "D"]) == "read"
+
+
+def test_greedy_names_words_outside_the_lexicon_from_cmudict(tmp_path):
+    """A word the LM never saw ("dogs") is named from CMUdict, not left as D_AO_G_Z; lexicon
+    words keep priority over CMUdict homophones, and a true non-word still shows as phones."""
+    corpus = ["the cat sat", "a dog sat"]
+    tok = tokenizers.train_tokenizer("phoneme", corpus)
+    write_lexicon(tok, ["the", "cat", "sat", "a", "dog"], tmp_path / "lexicon.txt")
+    build_kn_lm(corpus, NgramConfig(order=2)).write_arpa(tmp_path / "lm.arpa")
+    base = WordLookup.from_lexicon(tmp_path / "lexicon.txt", tmp_path / "lm.arpa")
+    lookup = base.with_fallback(tok.dictionary())
+    assert base(["D", "AO", "G", "Z"]) is None and lookup(["D", "AO", "G", "Z"]) == "dogs"
+    assert lookup(["K", "AE", "T"]) == "cat"  # not "kat", also in CMUdict
+    spoken = [tok.tokens.index(p) for p in "DH AH | D AO G Z | S AE T | Z Z K".split()]
+    lp = peaked_log_probs(spoken, tok.vocab_size, frames_per_token=2)
+    hyp = greedy_decode(lp, torch.tensor([lp.shape[0]]), tok, 0.04, word_lookup=lookup)[0]
+    assert hyp.text == "the dogs sat Z_Z_K"
+    assert list(tokenizers.train_tokenizer("char", corpus).dictionary()) == []
