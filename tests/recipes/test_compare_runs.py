@@ -1,0 +1,54 @@
+"""tools/compare_runs.py builds its table from the files a run leaves behind."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+TOOLS = Path(__file__).resolve().parents[2] / "tools"
+
+
+@pytest.fixture(scope="module")
+def compare_runs():
+    sys.path.insert(0, str(TOOLS))
+    try:
+        import compare_runs
+
+        yield compare_runs
+    finally:
+        sys.path.remove(str(TOOLS))
+
+
+def _fake_run(root: Path, name: str, wer: float, train_s: int) -> Path:
+    exp = root / name
+    (exp / "score" / "test" / "beam_lm").mkdir(parents=True)
+    summary = {"wer": wer, "cer": wer / 2}
+    (exp / "score" / "test" / "beam_lm" / "summary.json").write_text(json.dumps(summary))
+    (exp / "timing.tsv").write_text(f"0\tcorpus\t9\n4\ttrain\t{train_s}\n")
+    return exp
+
+
+def test_table_has_one_row_per_run_with_scores_and_training_time(compare_runs, tmp_path):
+    a = _fake_run(tmp_path, "lin", 0.1842, 907)
+    b = _fake_run(tmp_path, "soft", 0.25, 600)
+    out = compare_runs.table([a, b], ["test", "dev"], ["beam_lm"])
+    lines = out.splitlines()
+    assert len(lines) == 4 and "test beam_lm WER / CER" in lines[0]
+    assert lines[2].startswith("| lin |") and "| 15.1 | 18.42 / 9.21 | missing |" in lines[2]
+    assert "| 10.0 | 25.00 / 12.50 | missing |" in lines[3]
+
+
+def test_encoder_names(compare_runs):
+    lstm = {"encoder": {"encoder_type": "lstm", "lstm_layers": 3, "lstm_hidden": 192}}
+    lin = {
+        "encoder": {
+            "encoder_type": "transformer",
+            "attention": "linear",
+            "n_layers": 6,
+            "d_model": 192,
+        }
+    }
+    assert compare_runs.encoder_name(lstm) == "Bi-LSTM 3x192"
+    assert compare_runs.encoder_name(lin) == "linear transformer 6x192"
+    assert compare_runs.encoder_name({}) == "?"

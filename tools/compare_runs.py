@@ -1,0 +1,63 @@
+"""Side-by-side table of several recipe runs (e.g. linear vs softmax vs Bi-LSTM encoders).
+
+Reads what each run wrote: ``EXP/score/<split>/<search>/summary.json``, ``EXP/timing.tsv``
+(stage 4 = training wall time) and the model package's config, so the table can be remade from
+the experiment folders at any time.
+
+    python tools/compare_runs.py recipes/synth/exp/demo recipes/synth/exp/demo_softmax \\
+        recipes/synth/exp/demo_bilstm --splits test test_unseen --searches beam_lm greedy
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from write_results import _model_info, _timings
+
+
+def encoder_name(info: dict) -> str:
+    enc = info.get("encoder", {})
+    if enc.get("encoder_type") == "lstm":
+        return f"Bi-LSTM {enc.get('lstm_layers')}x{enc.get('lstm_hidden')}"
+    if not enc:
+        return "?"
+    return f"{enc.get('attention')} transformer {enc.get('n_layers')}x{enc.get('d_model')}"
+
+
+def row(exp: Path, splits: list[str], searches: list[str]) -> list[str]:
+    info = _model_info(exp / "model.safetensors")
+    train_s = {stage: sec for stage, _, sec in _timings(exp)}.get("4")
+    cells = [exp.name, encoder_name(info), f"{info.get('parameters', 0) / 1e6:.2f}M"]
+    cells.append(f"{train_s / 60:.1f}" if train_s is not None else "?")
+    for split in splits:
+        for search in searches:
+            path = exp / "score" / split / search / "summary.json"
+            if path.exists():
+                s = json.loads(path.read_text())
+                cells.append(f"{100 * s['wer']:.2f} / {100 * s['cer']:.2f}")
+            else:
+                cells.append("missing")
+    return cells
+
+
+def table(exps: list[Path], splits: list[str], searches: list[str]) -> str:
+    head = ["run", "encoder", "parameters", "training min"]
+    head += [f"{split} {search} WER / CER" for split in splits for search in searches]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(row(e, splits, searches)) + " |" for e in exps]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("exp_dirs", nargs="+", type=Path)
+    parser.add_argument("--splits", nargs="+", default=["test", "test_unseen"])
+    parser.add_argument("--searches", nargs="+", default=["beam_lm", "greedy"])
+    args = parser.parse_args(argv)
+    print(table(args.exp_dirs, args.splits, args.searches))
+
+
+if __name__ == "__main__":
+    main()
