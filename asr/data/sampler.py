@@ -11,6 +11,13 @@ multiple of ``world_size``; every utterance is still seen exactly once per epoch
 rank. Only when there are fewer utterances than ranks are batches repeated (padding).
 Use it with ``Trainer(use_distributed_sampler=False)`` so Lightning does not wrap it.
 
+Same length every epoch: shuffling within buckets changes how utterances fill batches, so the
+batch count would drift by a few between epochs. Lightning reads ``len()`` once and runs
+validation when the batch index reaches it: an epoch one batch short silently skips validation
+(and best-checkpoint selection). So every epoch is brought to epoch 0's count, by splitting the
+largest batches or moving the shortest batch's utterances into batches with room left (when
+they fit nowhere, epoch 0's batches are reused in a new order).
+
 Resuming: ``state_dict()`` records the epoch and how many batches this rank has consumed;
 after ``load_state_dict()`` the same epoch continues at the next batch.
 """
@@ -65,6 +72,7 @@ class DurationBucketSampler:
         self._position = 0  # batches of the current epoch handed out on this rank
         self._resume: tuple[int, int] | None = None
         self._cache: tuple[int, list[list[int]]] | None = None
+        self._epoch0: list[list[int]] | None = None  # its batch count is every epoch's
 
     # ---- epoch plan
 
@@ -97,7 +105,58 @@ class DurationBucketSampler:
             batches += self._fill(bucket)
         if self.shuffle:
             rng.shuffle(batches)
-        return self._even_out(batches)
+        batches = self._even_out(batches)
+        if epoch == 0 or not self.shuffle:
+            return batches
+        if self._epoch0 is None:
+            self._epoch0 = self._global_batches(0)
+        target = len(self._epoch0)
+        batches = self._to_length(batches, target)
+        if len(batches) != target:  # epoch 0's packing fits by construction: reuse it, reordered
+            batches = [list(b) for b in self._epoch0]
+            rng.shuffle(batches)
+        return batches
+
+    def _seconds(self, batch: list[int]) -> float:
+        return sum(self.durations[i] for i in batch)
+
+    def _to_length(self, batches: list[list[int]], target: int) -> list[list[int]]:
+        """Split the largest / dissolve the shortest batches until there are ``target``.
+
+        Dissolving keeps every batch under ``max_batch_seconds`` (and the utterance cap); when
+        the utterances fit nowhere the count stays above target (only with nearly full batches
+        of near-cap utterances)."""
+        while len(batches) < target:
+            k = max(range(len(batches)), key=lambda j: (len(batches[j]), -j))
+            if len(batches[k]) < 2:
+                break
+            b = batches[k]
+            batches[k : k + 1] = [b[: len(b) // 2], b[len(b) // 2 :]]
+        while len(batches) > target and self._dissolve_smallest(batches):
+            pass
+        return batches
+
+    def _dissolve_smallest(self, batches: list[list[int]]) -> bool:
+        """Move the shortest batch's utterances, longest first, into the batches with the most
+        room left; True when they all fit (the batch is then gone), else nothing changes."""
+        cap = self.max_batch_utterances
+        k = min(range(len(batches)), key=lambda j: (self._seconds(batches[j]), j))
+        room = {j: self.max_batch_seconds - self._seconds(b) for j, b in enumerate(batches)}
+        count = {j: len(b) for j, b in enumerate(batches)}
+        moves: list[tuple[int, int]] = []
+        for i in sorted(batches[k], key=lambda i: -self.durations[i]):
+            fits = [j for j in room if j != k and room[j] >= self.durations[i]]
+            fits = [j for j in fits if not cap or count[j] < cap]
+            if not fits:
+                return False
+            j = max(fits, key=lambda j: (room[j], -j))
+            room[j] -= self.durations[i]
+            count[j] += 1
+            moves.append((i, j))
+        for i, j in moves:
+            batches[j].append(i)
+        del batches[k]
+        return True
 
     def _even_out(self, batches: list[list[int]]) -> list[list[int]]:
         """Make len(batches) a multiple of world_size by splitting the largest batches."""

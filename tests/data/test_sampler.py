@@ -115,3 +115,55 @@ def test_bad_arguments() -> None:
         DurationBucketSampler([1.0], 0)
     with pytest.raises(ValueError, match="rank"):
         DurationBucketSampler([1.0], 10, rank=2, world_size=2)
+
+
+@pytest.mark.parametrize("world", [1, 3])
+def test_every_epoch_has_epoch_zeros_length(world: int) -> None:
+    """Lightning fixes the epoch length at the start: an epoch one batch short would skip
+    validation. Shuffled fills differ per epoch, so the sampler evens the count out."""
+    d = durations(random.randint(400, 900))
+    cap = random.choice([None, 8])
+    samplers = [
+        DurationBucketSampler(
+            d, 40.0, max_batch_utterances=cap, num_buckets=2, seed=5, rank=r, world_size=world
+        )
+        for r in range(world)
+    ]
+    first = len(samplers[0])
+    raw_counts = set()
+    for epoch in range(30):
+        raw_counts.add(len(samplers[0]._even_out(_unadjusted(samplers[0], epoch))))
+        shards = []
+        for s in samplers:
+            s.set_epoch(epoch)
+            shards.append(list(s))
+            assert len(shards[-1]) == len(s) == first
+        assert sorted(flat([b for shard in shards for b in shard])) == list(range(len(d)))
+        for b in (b for shard in shards for b in shard):
+            assert sum(d[i] for i in b) <= 40.0 or len(b) == 1
+            assert cap is None or len(b) <= cap
+    assert len(raw_counts) > 1, "test data too regular to exercise the evening-out"
+
+
+def _unadjusted(s: DurationBucketSampler, epoch: int) -> list[list[int]]:
+    """The epoch's batches before the length adjustment (same RNG use as the sampler)."""
+    rng = random.Random(s.seed + epoch)
+    order = sorted(range(len(s.durations)), key=lambda i: (s.durations[i], i))
+    n, nb = len(order), min(s.num_buckets, len(order))
+    batches: list[list[int]] = []
+    for bucket in [order[b * n // nb : (b + 1) * n // nb] for b in range(nb)]:
+        rng.shuffle(bucket)
+        batches += s._fill(bucket)
+    return batches
+
+
+def test_to_length_splits_or_merges_within_the_cap() -> None:
+    d = [10.0, 10.0, 10.0, 5.0, 5.0, 30.0]
+    s = DurationBucketSampler(d, max_batch_seconds=40.0)
+    merged = s._to_length([[0], [1], [3], [4], [5]], 3)
+    assert len(merged) == 3 and sorted(flat(merged)) == [0, 1, 3, 4, 5]
+    assert all(sum(d[i] for i in b) <= 40.0 for b in merged)
+    split = s._to_length([[0, 1, 2], [5]], 4)
+    assert len(split) == 4 and sorted(flat(split)) == [0, 1, 2, 5]
+    # nothing fits together: the count stays above target rather than breaking the cap
+    assert len(s._to_length([[5], [0, 1, 2]], 1)) == 2
