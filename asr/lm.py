@@ -287,11 +287,26 @@ def _with_separator(tokenizer: Any, spelled: Any, separator: str | None) -> list
     return toks
 
 
+def _dictionary(tokenizer: Any) -> Iterable[tuple[str, list[str]]]:
+    return tokenizer.dictionary() if hasattr(tokenizer, "dictionary") else ()
+
+
 def write_lexicon(
-    tokenizer: Any, words: Iterable[str], out: str | Path, separator: str | None = None
+    tokenizer: Any,
+    words: Iterable[str],
+    out: str | Path,
+    separator: str | None = None,
+    with_dictionary: bool = False,
 ) -> tuple[int, list[str]]:
     """Write ``word tok tok ...`` lines (one per spelling: phoneme tokenizers list every
-    pronunciation); returns (words written, OOV words skipped)."""
+    pronunciation); returns (words written, OOV words skipped).
+
+    ``with_dictionary`` also lists every word of the tokenizer's pronouncing dictionary
+    (CMUdict for phonemes) after ``words``: the open-vocabulary lexicon of WSJ-style recipes.
+    Beam search can then output a word the LM text never had; KenLM scores it with the LM's
+    ``<unk>`` probability. Spellings already taken are skipped. Spelling tokenizers have no
+    dictionary and ignore it.
+    """
     from asr.decode import find_word_separator
 
     sep = find_word_separator(tokenizer, separator)
@@ -299,6 +314,7 @@ def write_lexicon(
         sep = None  # sentencepiece pieces carry the word boundary themselves
     written, oov = 0, []
     seen: set[str] = set()
+    spelled_by: set[tuple[str, ...]] = set()
     with open(out, "w", encoding="utf-8") as f:
         for word in words:
             if word in seen or word in (BOS, EOS, UNK):
@@ -310,7 +326,21 @@ def write_lexicon(
                 continue
             for spelling in spellings:
                 f.write(f"{word}\t{' '.join(spelling)}\n")
+                spelled_by.add(tuple(spelling))
             written += 1
+        if with_dictionary:
+            # Words the LM never saw all score <unk>, so a homophone of a word already listed
+            # could only tie with it or lose: keep the first word per spelling (the dictionary
+            # lists plain words before ones with an apostrophe: "dogs" before "dog's").
+            added: set[str] = set()
+            for word, spelled in _dictionary(tokenizer):
+                spelling = tuple(_with_separator(tokenizer, spelled, sep))
+                if word in seen or spelling in spelled_by:
+                    continue
+                spelled_by.add(spelling)
+                added.add(word)
+                f.write(f"{word}\t{' '.join(spelling)}\n")
+            written += len(added)
     return written, oov
 
 
@@ -350,8 +380,12 @@ def _cmd_lexicon(args: argparse.Namespace) -> int:
         for line in words_path.read_text(encoding="utf-8").splitlines()
         if line.strip()
     ]
-    written, oov = write_lexicon(tokenizer, words, args.out, args.word_separator)
+    written, oov = write_lexicon(
+        tokenizer, words, args.out, args.word_separator, with_dictionary=args.with_dictionary
+    )
     print(f"wrote {args.out}: {written} words", file=sys.stderr)
+    if args.with_dictionary and next(iter(_dictionary(tokenizer)), None) is None:
+        print("note: this tokenizer has no pronouncing dictionary to add", file=sys.stderr)
     if oov:
         shown = " ".join(oov[:20]) + (" ..." if len(oov) > 20 else "")
         print(f"skipped {len(oov)} words the tokenizer cannot spell: {shown}", file=sys.stderr)
@@ -374,6 +408,12 @@ def build_parser() -> argparse.ArgumentParser:
     lx.add_argument("--words", required=True, help="one word per line")
     lx.add_argument("--out", required=True)
     lx.add_argument("--word-separator", help="separator token for char models (default: auto)")
+    lx.add_argument(
+        "--with-dictionary",
+        action="store_true",
+        help="also list every word of the tokenizer's pronouncing dictionary (CMUdict for "
+        "phonemes): words the LM never saw get its <unk> probability",
+    )
     lx.set_defaults(func=_cmd_lexicon)
     return p
 

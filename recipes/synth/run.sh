@@ -67,8 +67,10 @@ stage_3() {  # LM text = source sentences minus every dev/test sentence (made in
   mkdir -p "$data_dir/lm"
   [ -f "$data_dir/lm/lm.arpa" ] || asr-lm arpa --text "$corpus/lm_text.txt" \
     --order "$(cfg lm.order 3)" --out "$data_dir/lm/lm.arpa"
+  local open_vocab=()  # lm.dictionary_words: also every CMUdict word (scored as <unk>)
+  [ "$(cfg lm.dictionary_words false)" = true ] && open_vocab=(--with-dictionary)
   [ -f "$data_dir/lm/lexicon.txt" ] || asr-lm lexicon --tokenizer "$data_dir/tokenizer.json" \
-    --words "$data_dir/lm/words.txt" --out "$data_dir/lm/lexicon.txt"
+    --words "$data_dir/lm/words.txt" --out "$data_dir/lm/lexicon.txt" "${open_vocab[@]}"
 }
 
 stage_4() {  # rerunning resumes from $exp_dir/checkpoints/last.ckpt

@@ -135,3 +135,25 @@ def test_greedy_names_words_outside_the_lexicon_from_cmudict(tmp_path):
     hyp = greedy_decode(lp, torch.tensor([lp.shape[0]]), tok, 0.04, word_lookup=lookup)[0]
     assert hyp.text == "the dogs sat Z_Z_K"
     assert list(tokenizers.train_tokenizer("char", corpus).dictionary()) == []
+
+
+def test_open_vocabulary_lexicon_lets_beam_search_say_unseen_words(tmp_path):
+    """With the CMUdict words in the lexicon, beam search outputs "dogs", a word the LM text
+    never had (scored with the LM's <unk>); the closed lexicon can only say "dog"."""
+    corpus = ["the cat sat", "a dog sat", "the dog ran", "a cat ran"]
+    tok = tokenizers.train_tokenizer("phoneme", corpus)
+    words = ["the", "cat", "sat", "a", "dog", "ran"]
+    build_kn_lm(corpus, NgramConfig(order=2)).write_arpa(tmp_path / "lm.arpa")
+    closed, _ = write_lexicon(tok, words, tmp_path / "closed.txt")
+    opened, oov = write_lexicon(tok, words, tmp_path / "open.txt", with_dictionary=True)
+    assert closed == len(words) and opened > 100_000 and not oov
+    lines = (tmp_path / "open.txt").read_text().splitlines()
+    assert [ln.split("\t")[0] for ln in lines[:2]] == ["the", "the"]  # LM words come first
+    dogs = [ln.split("\t")[1] for ln in lines if ln.startswith("dogs\t")]
+    assert "D AO G Z |" in dogs and len(dogs) == len(set(dogs))  # each pronunciation once
+    spoken = [tok.tokens.index(p) for p in "DH AH | D AO G Z | S AE T".split()]
+    lp = peaked_log_probs(spoken, tok.vocab_size, frames_per_token=2)
+    n = torch.tensor([lp.shape[0]])
+    for lexicon, expected in (("closed.txt", "the dog sat"), ("open.txt", "the dogs sat")):
+        dec = BeamSearchDecoder(tok, tmp_path / lexicon, tmp_path / "lm.arpa", lm_weight=0.5)
+        assert dec(lp, n, 0.04)[0][0].text == expected
