@@ -27,6 +27,7 @@ import argparse
 import logging
 import math
 import sys
+import warnings
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -333,7 +334,9 @@ def write_lexicon(
             # could only tie with it or lose: keep the first word per spelling (the dictionary
             # lists plain words before ones with an apostrophe: "dogs" before "dog's").
             added: set[str] = set()
+            entries = 0
             for word, spelled in _dictionary(tokenizer):
+                entries += 1
                 spelling = tuple(_with_separator(tokenizer, spelled, sep))
                 if word in seen or spelling in spelled_by:
                     continue
@@ -341,6 +344,12 @@ def write_lexicon(
                 added.add(word)
                 f.write(f"{word}\t{' '.join(spelling)}\n")
             written += len(added)
+            if not entries:
+                warnings.warn(
+                    f"{type(tokenizer).__name__} has no pronouncing dictionary: the lexicon "
+                    "holds the given words only",
+                    stacklevel=2,
+                )
     return written, oov
 
 
@@ -384,8 +393,6 @@ def _cmd_lexicon(args: argparse.Namespace) -> int:
         tokenizer, words, args.out, args.word_separator, with_dictionary=args.with_dictionary
     )
     print(f"wrote {args.out}: {written} words", file=sys.stderr)
-    if args.with_dictionary and next(iter(_dictionary(tokenizer)), None) is None:
-        print("note: this tokenizer has no pronouncing dictionary to add", file=sys.stderr)
     if oov:
         shown = " ".join(oov[:20]) + (" ..." if len(oov) > 20 else "")
         print(f"skipped {len(oov)} words the tokenizer cannot spell: {shown}", file=sys.stderr)

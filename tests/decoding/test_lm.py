@@ -99,6 +99,9 @@ def test_lexicon_char_and_pieces(tmp_path):
     n, oov = write_lexicon(pt, ["abc", "xc", "zz"], tmp_path / "lex2.txt")
     assert (tmp_path / "lex2.txt").read_text().splitlines() == ["abc\t▁ab c", "xc\t▁x c"]
     assert oov == ["zz"]
+    with pytest.warns(UserWarning, match="no pronouncing dictionary"):
+        n, _ = write_lexicon(tok, ["abc", "ok"], tmp_path / "lex3.txt", with_dictionary=True)
+    assert n == 2 and (tmp_path / "lex3.txt").read_text() == (tmp_path / "lex.txt").read_text()
 
 
 def test_cli_lexicon_reports_oov(tmp_path, monkeypatch, capsys):
