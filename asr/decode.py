@@ -374,6 +374,21 @@ class BeamSearchConfig:
     log_add: bool = False
 
 
+TIE_CANDIDATES = 5
+"""Hypotheses asked of flashlight per utterance at least, so that ties with the best are seen."""
+
+
+def break_score_ties(hyps: list[Hypothesis]) -> list[Hypothesis]:
+    """Order hypotheses best first, equal scores by text.
+
+    Homophones with equal LM probabilities ("mother's" / "mothers") get bit-identical
+    scores, and flashlight returns such ties in an order that changes from run to run, so
+    the same log-probs could decode to different text. Sorting ties by text makes decoding
+    reproducible.
+    """
+    return sorted(hyps, key=lambda h: (-h.score, h.text))
+
+
 class BeamSearchDecoder:
     """CTC beam search with optional lexicon and word n-gram LM (flashlight-text).
 
@@ -436,7 +451,7 @@ class BeamSearchDecoder:
             lexicon=str(lexicon) if lexicon is not None else None,
             tokens=tokens,
             lm=str(lm) if lm is not None else None,
-            nbest=cfg.nbest,
+            nbest=max(cfg.nbest, TIE_CANDIDATES),  # see break_score_ties
             beam_size=cfg.beam_size,
             beam_size_token=cfg.beam_size_token,
             beam_threshold=cfg.beam_threshold,
@@ -475,9 +490,12 @@ class BeamSearchDecoder:
         for b, nbest in enumerate(results):
             hyps: list[Hypothesis] = []
             for h in nbest:  # flashlight keeps different alignments of one text apart
+                if len(hyps) >= self.config.nbest and h.score < hyps[0].score:
+                    break  # enough, and past any tie with the best
                 hyp = self._to_hypothesis(h, emissions[b], frame_shift_s)
                 if all(hyp.text != other.text for other in hyps):
                     hyps.append(hyp)
+            hyps = break_score_ties(hyps)[: self.config.nbest]
             out.append(hyps or [Hypothesis("", [], [], float("-inf"), 0.0)])
         return out
 

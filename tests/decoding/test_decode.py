@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from asr.decode import BeamSearchDecoder, greedy_decode
+from asr.decode import BeamSearchDecoder, Hypothesis, break_score_ties, greedy_decode
 from asr.lm import NgramConfig, build_kn_lm, write_lexicon
 
 from .fakes import CharTokenizer, PieceTokenizer, peaked_log_probs
@@ -162,3 +162,34 @@ def test_lexicon_free_char_search_with_word_lm(tmp_path):
     best = dec(lp, [lp.shape[0]], SHIFT)[0][0]
     assert best.text == text
     assert [w.word for w in best.words] == text.split()
+
+
+def test_break_score_ties_orders_equal_scores_by_text():
+    rng = random.Random()
+    hyps = [Hypothesis(t, [], score=s) for t, s in [("b", -1.0), ("a", -1.0), ("c", -0.5)]]
+    for _ in range(5):
+        rng.shuffle(hyps)
+        assert [h.text for h in break_score_ties(hyps)] == ["c", "a", "b"]
+
+
+@pytest.mark.parametrize("lexicon_order", ["smaller_first", "larger_first"])
+def test_homophones_decode_the_same_every_time(tmp_path, lexicon_order):
+    """Two spellings of one token sequence tie exactly; flashlight's order of ties changes
+    between runs, so the decoder must pick by text (the smaller), whatever the lexicon order."""
+    rng = random.Random()
+    np_rng = np.random.default_rng()
+    tok = CharTokenizer()
+    heard = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(4))
+    spellings = sorted({heard, heard + "'"})  # "abcd" < "abcd'"
+    if lexicon_order == "larger_first":
+        spellings.reverse()
+    lines = [f"{w}\t{' '.join(heard)} |" for w in spellings] + ["zz\tz z |"]
+    (tmp_path / "lexicon.txt").write_text("\n".join(lines) + "\n")
+    lp = peaked_log_probs(tok.encode(heard), tok.vocab_size, 3, rng=np_rng)
+    for _ in range(5):
+        dec = BeamSearchDecoder(tok, tmp_path / "lexicon.txt", beam_size=20, nbest=2)
+        nbest = dec(lp, [lp.shape[0]], SHIFT)[0]
+        assert [h.text for h in nbest] == [heard, heard + "'"]
+        assert nbest[0].score == nbest[1].score
+        one = BeamSearchDecoder(tok, tmp_path / "lexicon.txt", beam_size=20)
+        assert one(lp, [lp.shape[0]], SHIFT)[0][0].text == heard
