@@ -373,9 +373,15 @@ class BeamSearchConfig:
     nbest: int = 1
     log_add: bool = False
 
+    def __post_init__(self) -> None:
+        if self.nbest < 1:
+            raise ValueError(f"nbest must be at least 1, got {self.nbest}")
+
 
 TIE_CANDIDATES = 5
-"""Hypotheses asked of flashlight per utterance at least, so that ties with the best are seen."""
+"""Hypotheses asked of flashlight beyond ``nbest``, so that ties at the cut are seen. An
+utterance with k tied homophone pairs has 2**k tied texts; more than this many, or ties the
+beam pruned inside flashlight, are beyond reach."""
 
 
 def break_score_ties(hyps: list[Hypothesis]) -> list[Hypothesis]:
@@ -451,7 +457,7 @@ class BeamSearchDecoder:
             lexicon=str(lexicon) if lexicon is not None else None,
             tokens=tokens,
             lm=str(lm) if lm is not None else None,
-            nbest=max(cfg.nbest, TIE_CANDIDATES),  # see break_score_ties
+            nbest=cfg.nbest + TIE_CANDIDATES,  # see break_score_ties
             beam_size=cfg.beam_size,
             beam_size_token=cfg.beam_size_token,
             beam_threshold=cfg.beam_threshold,
@@ -490,8 +496,8 @@ class BeamSearchDecoder:
         for b, nbest in enumerate(results):
             hyps: list[Hypothesis] = []
             for h in nbest:  # flashlight keeps different alignments of one text apart
-                if len(hyps) >= self.config.nbest and h.score < hyps[0].score:
-                    break  # enough, and past any tie with the best
+                if len(hyps) >= self.config.nbest and h.score < hyps[-1].score:
+                    break  # enough, and past any tie with the last one kept
                 hyp = self._to_hypothesis(h, emissions[b], frame_shift_s)
                 if all(hyp.text != other.text for other in hyps):
                     hyps.append(hyp)
