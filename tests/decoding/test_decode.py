@@ -179,7 +179,7 @@ def test_homophones_decode_the_same_every_time(tmp_path):
     np_rng = np.random.default_rng()
     tok = CharTokenizer()
     heard = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(4))
-    labels = _random_words(rng, 3)  # sorted
+    labels = _random_words(rng, 3, letters="abcdefghijklmnopqrstuvwxy")  # sorted; never "zz"
     lp = peaked_log_probs(tok.encode(heard), tok.vocab_size, 3, rng=np_rng)
     for _ in range(5):
         order = rng.sample(labels, len(labels))
