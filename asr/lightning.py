@@ -8,6 +8,7 @@ model package can be written from any checkpoint.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 import warnings
@@ -22,6 +23,8 @@ from torch import nn
 
 from asr.models import CTCModel, EncoderConfig
 
+# Not None: LightningCLI then exposes the nested fields (--model.encoder.transformer.n_layers).
+DEFAULT_ENCODER = EncoderConfig()
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "radam": torch.optim.RAdam}
 SCHEDULES = ("noam", "plateau", "cosine", "constant")
 
@@ -147,7 +150,7 @@ def validation_references(tokenizer: Any, texts: list[str]) -> list[str]:
 class CTCLightningModule(L.LightningModule):
     """CTC training of a linear-attention (or softmax / Bi-LSTM) encoder.
 
-    :param encoder: the :class:`EncoderConfig` (or its dict).
+    :param encoder: the :class:`EncoderConfig` (or its dict, e.g. from a checkpoint).
     :param vocab_size: output size incl. blank; taken from the tokenizer when omitted.
     :param tokenizer_path: a saved :mod:`asr.data` tokenizer (used for vocab size and WER).
     :param max_bad_steps: stop after this many consecutive non-finite losses.
@@ -157,7 +160,7 @@ class CTCLightningModule(L.LightningModule):
 
     def __init__(
         self,
-        encoder: EncoderConfig | None = None,
+        encoder: EncoderConfig = DEFAULT_ENCODER,
         vocab_size: int | None = None,
         tokenizer_path: str | None = None,
         optimizer: OptimizerConfig | None = None,
@@ -167,10 +170,11 @@ class CTCLightningModule(L.LightningModule):
         tokenizer: Any = None,
     ) -> None:
         super().__init__()
+        # a dict: hyperparameters of a checkpoint (also the pre-split flat layout)
         encoder = EncoderConfig.from_dict(encoder) if isinstance(encoder, dict) else encoder
         optimizer = OptimizerConfig(**optimizer) if isinstance(optimizer, dict) else optimizer
         scheduler = SchedulerConfig(**scheduler) if isinstance(scheduler, dict) else scheduler
-        self.encoder_config = encoder or EncoderConfig()
+        self.encoder_config = copy.deepcopy(encoder)  # the default instance is shared
         self.optimizer_config = optimizer or OptimizerConfig()
         self.scheduler_config = scheduler or SchedulerConfig()
         if self.optimizer_config.name not in OPTIMIZERS:
@@ -197,7 +201,7 @@ class CTCLightningModule(L.LightningModule):
         # Plain dicts only: checkpoints then load with torch.load(weights_only=True).
         self.save_hyperparameters(
             {
-                "encoder": asdict(self.encoder_config),
+                "encoder": self.encoder_config.to_dict(),
                 "vocab_size": vocab_size,
                 "tokenizer_path": tokenizer_path,
                 "optimizer": asdict(self.optimizer_config),

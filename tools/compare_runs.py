@@ -16,14 +16,18 @@ from pathlib import Path
 
 from write_results import _model_info, _timings
 
+from asr.models import EncoderConfig
+
 
 def encoder_name(info: dict) -> str:
-    enc = info.get("encoder", {})
-    if enc.get("encoder_type") == "lstm":
-        return f"Bi-LSTM {enc.get('lstm_layers')}x{enc.get('lstm_hidden')}"
-    if not enc:
+    """Short encoder description from a package's model config (either config layout)."""
+    if not info.get("encoder"):
         return "?"
-    return f"{enc.get('attention')} transformer {enc.get('n_layers')}x{enc.get('d_model')}"
+    enc = EncoderConfig.from_dict(info["encoder"])
+    if enc.lstm is not None:
+        return f"Bi-LSTM {enc.lstm.n_layers}x{enc.lstm.hidden_size}"
+    layers = enc.transformer
+    return f"{layers.attention} transformer {layers.n_layers}x{enc.d_model}"
 
 
 def row(exp: Path, splits: list[str], searches: list[str]) -> list[str]:

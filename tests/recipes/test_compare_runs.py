@@ -40,15 +40,20 @@ def test_table_has_one_row_per_run_with_scores_and_training_time(compare_runs, t
 
 
 def test_encoder_names(compare_runs):
-    lstm = {"encoder": {"encoder_type": "lstm", "lstm_layers": 3, "lstm_hidden": 192}}
+    lstm = {"encoder": {"encoder_type": "lstm", "lstm": {"n_layers": 3, "hidden_size": 192}}}
     lin = {
         "encoder": {
             "encoder_type": "transformer",
-            "attention": "linear",
-            "n_layers": 6,
             "d_model": 192,
+            "transformer": {"attention": "linear", "n_layers": 6},
         }
     }
     assert compare_runs.encoder_name(lstm) == "Bi-LSTM 3x192"
     assert compare_runs.encoder_name(lin) == "linear transformer 6x192"
     assert compare_runs.encoder_name({}) == "?"
+    # packages written before the per-encoder sections hold a flat encoder dict
+    flat_lstm = {"encoder": {"encoder_type": "lstm", "lstm_layers": 3, "lstm_hidden": 192}}
+    flat_lin = {"encoder": {"encoder_type": "transformer", "attention": "softmax", "n_layers": 6}}
+    flat_lin["encoder"]["d_model"] = 192
+    assert compare_runs.encoder_name(flat_lstm) == "Bi-LSTM 3x192"
+    assert compare_runs.encoder_name(flat_lin) == "softmax transformer 6x192"

@@ -17,17 +17,16 @@ import torch
 import torch.distributed as dist
 
 sys.path.insert(0, str(Path(__file__).parent))
-from train_synth import FEAT_DIM, CharTokenizer, SyntheticDataModule  # noqa: E402
+from train_synth import CharTokenizer, SyntheticDataModule, tiny_encoder  # noqa: E402
 
 from asr.lightning import CTCLightningModule, OptimizerConfig, SchedulerConfig  # noqa: E402
-from asr.models import encoder_preset  # noqa: E402
 
 warnings.filterwarnings("ignore")
 
 
 def make_module() -> CTCLightningModule:
     return CTCLightningModule(
-        encoder=encoder_preset("tiny", input_dim=FEAT_DIM, dropout=0.0),
+        encoder=tiny_encoder(),
         tokenizer=CharTokenizer(),
         optimizer=OptimizerConfig(name="adam", lr=3e-3, weight_decay=0.0),
         scheduler=SchedulerConfig(kind="noam", warmup_steps=3),

@@ -10,7 +10,7 @@ import lightning as L
 import pytest
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
-from train_synth import FEAT_DIM, CharTokenizer, SyntheticDataModule
+from train_synth import CharTokenizer, SyntheticDataModule, tiny_encoder
 
 from asr.lightning import (
     CTCLightningModule,
@@ -20,15 +20,13 @@ from asr.lightning import (
     WarmupScheduler,
     edit_counts,
 )
-from asr.models import encoder_preset
 
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
 
 
-def make_module(lr: float = 3e-3, warmup: int = 5, **enc: object) -> CTCLightningModule:
-    cfg = encoder_preset("tiny", input_dim=FEAT_DIM, dropout=0.0, **enc)
+def make_module(lr: float = 3e-3, warmup: int = 5) -> CTCLightningModule:
     return CTCLightningModule(
-        encoder=cfg,
+        encoder=tiny_encoder(),
         tokenizer=CharTokenizer(),
         optimizer=OptimizerConfig(name="adam", lr=lr, weight_decay=0.0),
         scheduler=SchedulerConfig(kind="noam", warmup_steps=warmup),

@@ -8,20 +8,31 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors import safe_open
+from safetensors.torch import save_file
 
 from asr.averaging import average_checkpoints, average_state_dicts
 from asr.data.tokenizer import train_tokenizer
 from asr.features import FbankConfig, GlobalCMVN, fbank_features
-from asr.models import CTCModel, encoder_preset
+from asr.models import CTCModel, EncoderConfig, LSTMConfig, TransformerConfig
 from asr.package import load_package, save_package
+
+
+def _tiny(kind: str) -> EncoderConfig:
+    """A tiny encoder over 20-dim features: ``linear``/``softmax`` transformer or ``lstm``."""
+    common = dict(input_dim=20, conv_channels=8, d_model=32, dropout=0.0)
+    if kind == "lstm":
+        return EncoderConfig(
+            encoder_type="lstm", lstm=LSTMConfig(hidden_size=16, n_layers=1), **common
+        )
+    layers = TransformerConfig(n_layers=2, n_heads=2, d_ff=64, attention=kind)
+    return EncoderConfig(transformer=layers, **common)
 
 
 @pytest.mark.parametrize("kind", ["linear", "softmax", "lstm"])
 def test_package_round_trip_gives_identical_outputs(tmp_path: Path, kind: str) -> None:
     torch.manual_seed(0)
     tok = train_tokenizer("char", ["hello world", "abc def"], None)
-    over = {"encoder_type": "lstm"} if kind == "lstm" else {"attention": kind}
-    cfg = encoder_preset("tiny", input_dim=20, **over)
+    cfg = _tiny(kind)
     model = CTCModel(cfg, tok.vocab_size).eval()
     fb = FbankConfig(num_mel_bins=20)
     cmvn = GlobalCMVN(torch.randn(20), torch.rand(20) + 0.5)
@@ -29,7 +40,7 @@ def test_package_round_trip_gives_identical_outputs(tmp_path: Path, kind: str) -
 
     with safe_open(str(path), framework="pt") as f:  # one file, JSON metadata, no pickle
         meta = f.metadata()
-    assert json.loads(meta["model_config"])["encoder"]["attention"] == cfg.attention
+    assert json.loads(meta["model_config"])["encoder"] == cfg.to_dict()
 
     pkg = load_package(path)
     assert not pkg.model.training and pkg.metadata == {"epoch": 3}
@@ -46,9 +57,37 @@ def test_package_round_trip_gives_identical_outputs(tmp_path: Path, kind: str) -
     torch.testing.assert_close(feats, cmvn(fbank_features(wav, 16000, fb)))
 
 
-def test_load_package_rejects_other_files(tmp_path: Path) -> None:
-    from safetensors.torch import save_file
+@pytest.mark.parametrize("kind", ["linear", "lstm"])
+def test_packages_with_the_pre_split_flat_config_still_load(tmp_path: Path, kind: str) -> None:
+    """Packages written before the per-encoder sections hold a flat encoder dict."""
+    torch.manual_seed(0)
+    tok = train_tokenizer("char", ["hello world"], None)
+    cfg = _tiny(kind)
+    model = CTCModel(cfg, tok.vocab_size).eval()
+    section = cfg.to_dict().pop(cfg.encoder_type)
+    flat = {k: v for k, v in cfg.to_dict().items() if k != cfg.encoder_type}
+    if kind == "lstm":  # every old dict had both types' keys; the unused ones were defaults
+        flat.update(lstm_hidden=section["hidden_size"], lstm_layers=section["n_layers"])
+        flat.update(n_layers=6, n_heads=4, d_ff=1024, attention="linear", feature_map="elu")
+        flat.update(positional="sinusoidal", conv_pos_kernel=31, attention_dropout=0.0)
+    else:
+        flat.update(section, lstm_hidden=320, lstm_layers=3)
+    path = save_package(tmp_path / "m.safetensors", model, cfg, tok, FbankConfig(20), None)
+    with safe_open(str(path), framework="pt") as f:
+        meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    meta["model_config"] = json.dumps({"encoder": flat, "vocab_size": tok.vocab_size})
+    old = tmp_path / "old.safetensors"
+    save_file(tensors, str(old), metadata=meta)
 
+    pkg = load_package(old)
+    assert pkg.model.config == cfg
+    x, n = torch.randn(2, 50, 20), torch.tensor([50, 33])
+    with torch.no_grad():
+        ref = model(x, n)
+    assert torch.equal(pkg.log_probs(x, n)[0], ref[0])
+
+
+def test_load_package_rejects_other_files(tmp_path: Path) -> None:
     save_file({"w": torch.zeros(2)}, str(tmp_path / "x.safetensors"))
     with pytest.raises(ValueError, match="not a model package"):
         load_package(tmp_path / "x.safetensors")

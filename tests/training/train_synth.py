@@ -13,8 +13,21 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from asr.models import EncoderConfig, TransformerConfig
+
 FEAT_DIM = 12
 FRAMES_PER_CHAR = 8
+
+
+def tiny_encoder() -> EncoderConfig:
+    """A 2-layer, 32-wide transformer over FEAT_DIM features: learns the task in seconds."""
+    return EncoderConfig(
+        input_dim=FEAT_DIM,
+        conv_channels=8,
+        d_model=32,
+        dropout=0.0,
+        transformer=TransformerConfig(n_layers=2, n_heads=2, d_ff=64),
+    )
 
 
 class CharTokenizer:
