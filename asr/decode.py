@@ -481,6 +481,22 @@ class BeamSearchDecoder:
         Hypotheses that differ only in alignment are merged, so a list can hold fewer
         than ``nbest`` entries.
         """
+        emissions = self.emissions(log_probs)
+        lens = torch.as_tensor(lengths, dtype=torch.int32).cpu()
+        results = self._decoder(emissions, lens)
+        return [
+            self.nbest_from(nbest, emissions[b], frame_shift_s) for b, nbest in enumerate(results)
+        ]
+
+    @property
+    def flashlight(self) -> Any:
+        """The torchaudio ``CTCDecoder`` underneath, for incremental search
+        (``decode_begin`` / ``decode_step`` / ``decode_end``) on :meth:`emissions`."""
+        return self._decoder
+
+    def emissions(self, log_probs: torch.Tensor) -> torch.Tensor:
+        """``(B, T, V)`` (or ``(T, V)``) log-probs -> the float32 CPU emissions searched, with
+        the virtual silence column when the tokenizer needs one (see the class doc)."""
         if log_probs.dim() == 2:
             log_probs = log_probs.unsqueeze(0)
         emissions = log_probs.detach().float().cpu().contiguous()
@@ -490,20 +506,28 @@ class BeamSearchDecoder:
             else:  # lexicon-free: never chosen, or it would duplicate every blank path
                 sil = emissions.new_full((*emissions.shape[:2], 1), NEVER_LOG_PROB)
             emissions = torch.cat([emissions, sil], dim=-1)
-        lens = torch.as_tensor(lengths, dtype=torch.int32).cpu()
-        results = self._decoder(emissions, lens)
-        out: list[list[Hypothesis]] = []
-        for b, nbest in enumerate(results):
-            hyps: list[Hypothesis] = []
-            for h in nbest:  # flashlight keeps different alignments of one text apart
-                if len(hyps) >= self.config.nbest and h.score < hyps[-1].score:
-                    break  # enough, and past any tie with the last one kept
-                hyp = self._to_hypothesis(h, emissions[b], frame_shift_s)
-                if all(hyp.text != other.text for other in hyps):
-                    hyps.append(hyp)
-            hyps = break_score_ties(hyps)[: self.config.nbest]
-            out.append(hyps or [Hypothesis("", [], [], float("-inf"), 0.0)])
-        return out
+        return emissions
+
+    def nbest_from(
+        self, results: Sequence[Any], emission: torch.Tensor, frame_shift_s: float
+    ) -> list[Hypothesis]:
+        """flashlight's hypotheses of one item (best first) and its ``(T, V')`` emissions -> our
+        n-best list: one entry per text, equal scores ordered by text."""
+        hyps: list[Hypothesis] = []
+        for h in results:  # flashlight keeps different alignments of one text apart
+            if len(hyps) >= self.config.nbest and h.score < hyps[-1].score:
+                break  # enough, and past any tie with the last one kept
+            hyp = self._to_hypothesis(h, emission, frame_shift_s)
+            if all(hyp.text != other.text for other in hyps):
+                hyps.append(hyp)
+        hyps = break_score_ties(hyps)[: self.config.nbest]
+        return hyps or [Hypothesis("", [], [], float("-inf"), 0.0)]
+
+    def hypothesis_from(
+        self, result: Any, emission: torch.Tensor, frame_shift_s: float
+    ) -> Hypothesis:
+        """One flashlight hypothesis -> :class:`Hypothesis` (words, times, confidences)."""
+        return self._to_hypothesis(result, emission, frame_shift_s)
 
     def _to_hypothesis(self, h: Any, emission: torch.Tensor, frame_shift_s: float) -> Hypothesis:
         ids = [int(t) for t in h.tokens.tolist()]
