@@ -580,11 +580,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-overlap-seconds", type=float, default=d.chunk_overlap_seconds)
     p.add_argument("--resume", action="store_true", help="append, skipping ids already in -o")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "--stream",
+        action="store_true",
+        help="recognise files, pipes or stdin as streams with a streaming model, JSONL events "
+        "out (options: asr-decode --stream --help)",
+    )
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``asr-decode``; exit status 1 if any input failed."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--stream" in argv:  # its own options and output: asr.stream.cli
+        from asr.stream.cli import main as stream_main
+
+        argv.remove("--stream")
+        return stream_main(argv)
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     fmt = args.format or (

@@ -25,8 +25,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from asr.decode import BeamSearchConfig, BeamSearchDecoder, WordLookup
+from asr.decode import BeamSearchConfig, WordLookup
 from asr.models.streaming import EncoderState, StreamingCTC, split_state, stack_states
+from asr.stream.beam import SharedBeamSearch
 from asr.stream.features import StreamingFbank
 from asr.stream.search import (
     BeamStream,
@@ -148,6 +149,7 @@ class StreamBatch:
         if self.options.search == "greedy" and self.options.lexicon:
             lookup = WordLookup.from_lexicon(self.options.lexicon, self.options.lm)
             self._word_lookup = lookup.with_fallback(self.tokenizer.dictionary())
+        self._beam: SharedBeamSearch | None = None  # built with the first beam stream
         self.streams: dict[Hashable, _Stream] = {}
 
     # ---- latency -------------------------------------------------------------------------
@@ -182,16 +184,15 @@ class StreamBatch:
     def _make_search(self) -> GreedyStream | BeamStream:
         if self.options.search == "greedy":
             return GreedyStream(self.tokenizer, self.frame_shift_s, self._word_lookup)
-        o = self.options
-        decoder = BeamSearchDecoder(
-            self.tokenizer,
-            lexicon=o.lexicon,
-            lm=o.lm,
-            word_separator=o.word_separator,
-            config=o.beam
-            if o.lexicon
-            else BeamSearchConfig(**{**o.beam.__dict__, "unk_score": 0.0}),
-        )
+        if self._beam is None:
+            o = self.options
+            config = o.beam
+            if not o.lexicon:  # lexicon-free: no word is unknown
+                config = BeamSearchConfig(**{**o.beam.__dict__, "unk_score": 0.0})
+            self._beam = SharedBeamSearch(
+                self.tokenizer, o.lexicon, o.lm, word_separator=o.word_separator, config=config
+            )
+        decoder = self._beam.new_decoder()
         return BeamStream(decoder, self.frame_shift_s)
 
     def close(self, key: Hashable) -> None:
