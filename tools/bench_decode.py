@@ -169,7 +169,7 @@ def _worker_model(cfg: dict) -> dict:
 
     torch.set_num_threads(cfg["threads"])
     model = _random_package(cfg["random_model"]) if cfg.get("random_model") else cfg["model"]
-    opts = DecodeOptions(
+    opts = DecodeOptions.from_flat(
         search=cfg["search"],
         lexicon=cfg.get("lexicon"),
         lm=cfg.get("lm"),

@@ -3,7 +3,8 @@
 # -> train (asr-train) -> decode (asr-decode, greedy and beam+LM) -> score (asr-score) -> RESULTS.md.
 #
 # Usage: ./run.sh [--config conf/demo.yaml] [--stage N] [--stop-stage N] [--data-dir DIR] [--exp-dir DIR]
-# Every stage is idempotent: it skips work whose output already exists (delete it to redo).
+# Every stage can be rerun: stages 0-3 skip work whose output exists (delete it to redo), stage 4
+# resumes training from its last checkpoint, stages 5-6 redo only outputs older than their inputs.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -19,7 +20,7 @@ while [ $# -gt 0 ]; do
     --stop-stage) stop_stage=$2; shift 2 ;;
     --data-dir) data_dir=$2; shift 2 ;;
     --exp-dir) exp_dir=$2; shift 2 ;;
-    -h|--help) sed -n 2,6p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,7p "$0"; exit 0 ;;
     *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -83,30 +84,51 @@ stage_4() {  # rerunning resumes from $exp_dir/checkpoints/last.ckpt
 }
 
 splits="dev test test_unseen"
-stage_5() {
-  local model=$exp_dir/model.safetensors
+stale() {  # stale OUT IN...: OUT is missing or older than one of its inputs
+  local out=$1; shift
+  [ -f "$out" ] || return 0
+  local f
+  for f in "$@"; do [ "$f" -nt "$out" ] && return 0; done
+  return 1
+}
+
+stage_5() {  # the config's decode: section holds asr-decode options (DecodeOptions field names)
+  local model=$exp_dir/model.safetensors lexicon=$data_dir/lm/lexicon.txt lm=$data_dir/lm/lm.arpa
+  local options=$exp_dir/decode.yaml  # replaced only when the section changes (see stale)
+  python "$repo/tools/yaml_get.py" "$config" --section decode "$options.new" 2>/dev/null \
+    || echo "{}" > "$options.new"
+  if cmp -s "$options.new" "$options"; then rm "$options.new"; else mv "$options.new" "$options"; fi
   local greedy_words=()  # phoneme models spell words in phones: map them through the lexicon
-  if [ "$(cfg tokenizer.kind)" = phoneme ]; then
-    greedy_words=(--lexicon "$data_dir/lm/lexicon.txt" --lm "$data_dir/lm/lm.arpa")
-  fi
+  if [ "$(cfg tokenizer.kind)" = phoneme ]; then greedy_words=(--lexicon "$lexicon" --lm "$lm"); fi
+  local split
   for split in $splits; do
     mkdir -p "$exp_dir/decode/$split"
-    rm -f "$exp_dir/decode/$split/"{greedy,beam_lm}.jsonl  # outputs are appended per utterance
-    asr-decode "$model" "$corpus/$split.jsonl" --search greedy --format jsonl "${greedy_words[@]}" \
-      -o "$exp_dir/decode/$split/greedy.jsonl"
-    asr-decode "$model" "$corpus/$split.jsonl" --search beam --format jsonl \
-      --lexicon "$data_dir/lm/lexicon.txt" --lm "$data_dir/lm/lm.arpa" \
-      --beam-size "$(cfg decode.beam_size 50)" --lm-weight "$(cfg decode.lm_weight 1.0)" \
-      --word-score "$(cfg decode.word_score 0.0)" \
-      -o "$exp_dir/decode/$split/beam_lm.jsonl"
+    decode "$split" greedy --search greedy "${greedy_words[@]}"
+    decode "$split" beam_lm --search beam --lexicon "$lexicon" --lm "$lm"
   done
 }
 
-stage_6() {
+decode() {  # decode SPLIT NAME ASR-DECODE-OPTIONS...: stage 5's asr-decode of one split
+  local split=$1 name=$2; shift 2
+  local manifest=$corpus/$split.jsonl out=$exp_dir/decode/$split/$name.jsonl
+  # Older than one of its inputs: decoded afresh. Otherwise one line per utterance means
+  # whole; fewer (an interrupted run, or an utterance that failed) are completed by --resume.
+  if stale "$out" "$model" "$manifest" "$options" "$lexicon" "$lm"; then
+    rm -f "$out"
+  elif [ "$(grep -c . "$out")" = "$(grep -c . "$manifest")" ]; then
+    log 5 "$out is up to date"
+    return
+  fi
+  asr-decode "$model" "$manifest" --config "$options" "$@" --format jsonl -o "$out" --resume
+}
+
+stage_6() {  # scores hypotheses newer than their summary; RESULTS.md is rewritten every time
+  local split search hyp score
   for split in $splits; do
     for search in greedy beam_lm; do
-      asr-score "$corpus/$split.jsonl" "$exp_dir/decode/$split/$search.jsonl" \
-        --out-dir "$exp_dir/score/$split/$search"
+      hyp=$exp_dir/decode/$split/$search.jsonl score=$exp_dir/score/$split/$search
+      stale "$score/summary.json" "$corpus/$split.jsonl" "$hyp" || continue
+      asr-score "$corpus/$split.jsonl" "$hyp" --out-dir "$score"
     done
   done
   python "$repo/tools/write_results.py" --exp-dir "$exp_dir" --config "$config" --data-dir "$data_dir" \

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import shutil
 from pathlib import Path
@@ -11,10 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
+import torchaudio
 
 from asr.data.synth import (
+    RESAMPLING,
     SPLITS,
+    EngineError,
     EspeakError,
+    SpeechEngine,
     SynthConfig,
     add_noise,
     check_voices,
@@ -24,7 +30,7 @@ from asr.data.synth import (
     resample,
     synthesize_corpus,
 )
-from asr.data.text_sources import FORTUNE_DIR, fortune_sentences, vocabulary
+from asr.data.text_sources import FORTUNE_DIR, SentenceFilter, fortune_sentences, vocabulary
 from asr.text import normalize_text
 
 needs_espeak = pytest.mark.skipif(
@@ -35,7 +41,14 @@ needs_fortunes = pytest.mark.skipif(
     not FORTUNE_DIR.is_dir(), reason=f"no fortune files in {FORTUNE_DIR} (apt-get install fortunes)"
 )
 
-SEED = random.randrange(1, 10**6)  # fresh corpus each run
+SEED = int(os.environ.get("ASR_TEST_SEED", random.randrange(1, 10**6)))  # fresh corpus each run
+
+
+@pytest.fixture(autouse=True)
+def _print_seed() -> None:
+    print(f"test_synth SEED={SEED}")
+
+
 VOICES = ("en-us", "en+f2", "en-gb-x-rp+m3")
 
 
@@ -101,6 +114,12 @@ def test_resample_keeps_a_sine():
     ref = np.sin(2 * np.pi * freq * np.arange(16000) / 16000 + phase)
     inner = slice(100, -100)  # the ends see the zero padding
     assert np.max(np.abs(y[inner] - ref[inner])) < 0.02
+
+
+def test_resample_is_torchaudios():
+    x = np.random.default_rng(SEED).standard_normal(random.randint(1000, 30000)).astype(np.float32)
+    expected = torchaudio.functional.resample(torch.from_numpy(x), 22050, 16000, **RESAMPLING)
+    assert np.array_equal(resample(x, 22050, 16000), expected.numpy())
 
 
 def test_add_noise_hits_the_snr():
@@ -246,6 +265,38 @@ def test_existing_corpus_is_skipped_or_refused(tmp_path):
     synthesize_corpus(bigger, tmp_path, overwrite=True, progress=False)
     assert len(read_rows(tmp_path / "train.jsonl")) == 3
     assert len(list((tmp_path / "audio" / "train").iterdir())) == 3
+
+
+class ToneEngine(SpeechEngine):
+    """A stand-in engine: one tone per voice, as long as the text; at 8 kHz, so resampled."""
+
+    sample_rate = 8000
+
+    def check_voices(self, voices):
+        if "bad" in voices:
+            raise EngineError("no voice 'bad'")
+
+    def synthesize(self, text, voice, rate_wpm, pitch):
+        t = np.arange(len(text) * 400) / self.sample_rate
+        return (0.5 * np.sin(2 * np.pi * (200 + 50 * VOICES.index(voice)) * t)).astype(np.float32)
+
+
+@needs_fortunes
+def test_another_engine_renders_the_same_plan(tmp_path):
+    cfg = tiny_config(num_train=4, num_dev=1, num_test=1, num_test_unseen=0, noise_snr_db=None)
+    synthesize_corpus(cfg, tmp_path, progress=False, engine=ToneEngine())
+    rows = read_rows(tmp_path / "train.jsonl")
+    sentences = fortune_sentences(cfg.text_dir, SentenceFilter(cfg.min_words, cfg.max_words))
+    plan = plan_corpus(cfg, sentences)["train"]
+    assert [r["id"] for r in rows] == [u.id for u in plan]
+    for row, utt in zip(rows, plan, strict=True):
+        audio, sr = sf.read(tmp_path / row["audio"])
+        assert sr == 16000 and len(audio) == 2 * len(utt.spoken) * 400  # 8 -> 16 kHz
+        assert row["duration"] == len(audio) / 16000
+    with pytest.raises(EngineError, match="bad"):
+        synthesize_corpus(
+            tiny_config(voices=("bad",)), tmp_path / "b", progress=False, engine=ToneEngine()
+        )
 
 
 def test_config_rejects_unseen_voice_in_training():
