@@ -8,7 +8,9 @@ Reads ``--chunk-ms`` of audio at a time, steps the streaming model on it (:mod:`
 and writes one JSON line per event: ``partial`` results whenever the text changes, a ``final``
 one per segment (segments end at pauses, see ``--endpoint-silence``), each with word times in
 stream seconds, and a ``summary`` (audio, compute, RTF, per-chunk compute time, algorithmic
-look-ahead, word delay). A stream that breaks midway (a pipe closing mid-sample, a WAV header
+look-ahead, word delay). Beam and endpoint flags are the fields of
+:class:`~asr.decode.BeamSearchConfig` and :class:`~asr.stream.EndpointConfig` (``--lm-weight``,
+``--endpoint-silence-s``); ``--config`` reads them from YAML, e.g. a recipe's ``decode:`` section. A stream that breaks midway (a pipe closing mid-sample, a WAV header
 promising more than arrives, a wrong rate) ends with the final words first and then one line on
 stderr saying what broke; the exit status is then 1. ``--format text`` prints one
 ``id text`` line per input instead (for ``asr-score``).
@@ -16,17 +18,20 @@ stderr saying what broke; the exit status is then 1. ``--format text`` prints on
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import logging
 import math
 import sys
 import time
+import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+import docstring_parser
 import torch
+from jsonargparse import ActionConfigFile, ArgumentParser
 
 from asr.decode import BeamSearchConfig
 from asr.models.streaming import NotStreamableError
@@ -37,9 +42,34 @@ from asr.stream.sources import ENCODINGS, AudioSource, RawFormat, StreamInputErr
 PROG = "asr-decode --stream"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    beam, end = BeamSearchConfig(), EndpointConfig()
-    p = argparse.ArgumentParser(
+#: BeamSearchConfig fields without a flag here: a stream reports its best hypothesis only.
+_NOT_BEAM_FLAGS = ("nbest",)
+
+
+def _dataclass_flags(cls: type, prefix: str = "", skip: tuple[str, ...] = ()) -> list[tuple]:
+    """(flag, dest, type, default, help) for each field of ``cls`` (help from its docstring),
+    so the stream's beam and endpoint settings are the dataclasses' own, defaults included."""
+    hints = typing.get_type_hints(cls)
+    docs = {p.arg_name: p.description for p in docstring_parser.parse(cls.__doc__ or "").params}
+    return [
+        (
+            "--" + prefix + f.name.replace("_", "-"),
+            prefix.replace("-", "_") + f.name,
+            hints[f.name],
+            f.default,
+            " ".join((docs.get(f.name) or "").split()),
+        )
+        for f in dataclasses.fields(cls)
+        if f.name not in skip
+    ]
+
+
+BEAM_FLAGS = _dataclass_flags(BeamSearchConfig, skip=_NOT_BEAM_FLAGS)
+ENDPOINT_FLAGS = _dataclass_flags(EndpointConfig, prefix="endpoint-")
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(
         prog=PROG,
         description="Recognise audio as it arrives with a streaming model (JSONL events out).",
     )
@@ -56,40 +86,42 @@ def build_parser() -> argparse.ArgumentParser:
         default="events",
         help="events: JSONL partial/final/summary lines; text: one 'id text' line per input",
     )
+    p.add_argument(
+        "--config",
+        action=ActionConfigFile,
+        help="YAML mapping of the options by field name (a recipe's decode: section)",
+    )
     p.add_argument("--raw-rate", type=int, help="input is headerless PCM at this rate (Hz)")
     p.add_argument("--raw-format", default="s16le", choices=sorted(ENCODINGS))
     p.add_argument("--raw-channels", type=int, default=1)
     p.add_argument("--chunk-ms", type=float, default=160.0, help="audio read per step")
     p.add_argument("--search", choices=("greedy", "beam"), default="greedy")
     p.add_argument("--lexicon", help="lexicon (beam search; greedy: phones -> words)")
-    p.add_argument("--lm", help="ARPA / KenLM word LM (beam search)")
-    p.add_argument("--lm-weight", type=float, default=beam.lm_weight)
-    p.add_argument("--word-score", type=float, default=beam.word_score)
-    p.add_argument("--unk-score", type=float, default=beam.unk_score)
-    p.add_argument("--beam-size", type=int, default=beam.beam_size)
-    p.add_argument("--beam-threshold", type=float, default=beam.beam_threshold)
+    p.add_argument("--lm", help="ARPA / KenLM word LM (beam search; greedy: homophones)")
     p.add_argument("--word-separator", help="word separator token (default: auto)")
-    p.add_argument(
-        "--endpoint-silence",
-        type=float,
-        default=end.silence_s,
-        help="seconds of blank output after a word that end a segment (0: never)",
-    )
-    p.add_argument(
-        "--max-segment",
-        type=float,
-        default=end.max_segment_s,
-        help="segments end at the next pause past this many seconds (bounds memory)",
-    )
-    p.add_argument(
-        "--reset-at-endpoint",
-        action="store_true",
-        help="clear the encoder's attention state at every endpoint",
-    )
+    for flag, dest, annotation, default, help_text in BEAM_FLAGS + ENDPOINT_FLAGS:
+        p.add_argument(flag, dest=dest, type=annotation, default=default, help=help_text)
     p.add_argument("--no-partials", action="store_true", help="only final results")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 suits one stream)")
     p.add_argument("--device", default="cpu")
     return p
+
+
+def options_from_args(args: Any) -> StreamOptions:
+    """The :class:`StreamOptions` a parsed command line asks for."""
+    return StreamOptions(
+        search=args.search,
+        lexicon=args.lexicon,
+        lm=args.lm,
+        beam=BeamSearchConfig(**{f[1]: args[f[1]] for f in BEAM_FLAGS}),
+        word_separator=args.word_separator,
+        endpoint=EndpointConfig(
+            **{f[1].removeprefix("endpoint_"): args[f[1]] for f in ENDPOINT_FLAGS}
+        ),
+        partials=not args.no_partials,
+        max_block_s=max(args.chunk_ms / 1000.0, 0.001),
+        device=args.device,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -101,34 +133,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         raw = (
             RawFormat(args.raw_rate, args.raw_format, args.raw_channels) if args.raw_rate else None
         )
-        options = StreamOptions(
-            search=args.search,
-            lexicon=args.lexicon,
-            lm=args.lm,
-            beam=BeamSearchConfig(
-                lm_weight=args.lm_weight,
-                word_score=args.word_score,
-                unk_score=args.unk_score,
-                beam_size=args.beam_size,
-                beam_threshold=args.beam_threshold,
-            ),
-            word_separator=args.word_separator,
-            endpoint=EndpointConfig(
-                args.endpoint_silence, args.max_segment, args.reset_at_endpoint
-            ),
-            partials=not args.no_partials,
-            max_block_s=max(args.chunk_ms / 1000.0, 0.001),
-            device=args.device,
-        )
-        rec = Recognizer(_load(args.model, args.device), options)
+        rec = Recognizer(_load(args.model, args.device), options_from_args(args))
     except NotStreamableError as e:
         return _fail(f"{args.model}: {e}", 2)
-    except (FileNotFoundError, ValueError) as e:
+    except (FileNotFoundError, TypeError, ValueError) as e:
         return _fail(str(e), 2)
     out: TextIO = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
     failed = 0
     try:
-        for name, utt_id, blocks in _inputs(args.inputs, raw, rec.sample_rate, args.chunk_ms):
+        for name, utt_id, blocks in _inputs(args.inputs, raw, rec.sample_rate):
             failed += _run(rec, name, utt_id, blocks, out, args.format, args.chunk_ms)
     finally:
         if out is not sys.stdout:
@@ -171,7 +184,7 @@ class _Blocks:
                 yield self.wav[i : i + n]
 
 
-def _inputs(names: Sequence[str], raw: RawFormat | None, rate: int, chunk_ms: float) -> Any:
+def _inputs(names: Sequence[str], raw: RawFormat | None, rate: int) -> Any:
     """(name, id, blocks) per input; manifests expand to their utterances."""
     for name in names:
         if name.endswith(".jsonl") and Path(name).is_file():

@@ -30,8 +30,8 @@ from asr.decode import BeamSearchDecoder, Hypothesis, WordLookup, WordTiming, gr
 class EndpointConfig:
     """Where a segment ends (times in seconds of audio).
 
-    :param silence_s: blank frames on the best path after a token that end the segment
-        (0: never on silence).
+    :param silence_s: seconds of blank frames on the best path after a token that end the
+        segment (0: never on silence).
     :param max_segment_s: a longer segment ends at its next blank frame, a silent one at once;
         at twice this it ends wherever it is. Bounds the search's memory.
     :param reset_encoder: also clear the encoder's attention state at an endpoint, so every

@@ -52,7 +52,7 @@ def _stdin(monkeypatch, data: bytes) -> None:
 def test_wav_file_gives_partials_finals_with_word_times_and_a_summary(tmp_path, model, capsys):
     wav = _quantised(speechy(4.0))
     sf.write(tmp_path / "a.wav", wav.numpy(), 16000, subtype="PCM_16")
-    assert main([model, str(tmp_path / "a.wav"), "--endpoint-silence", "0.5"]) == 0
+    assert main([model, str(tmp_path / "a.wav"), "--endpoint-silence-s", "0.5"]) == 0
     events = _events(capsys.readouterr().out)
     assert {e["type"] for e in events} >= {"partial", "final"} and events[-1]["type"] == "summary"
     assert _finals_text(events) == _expected(model, wav)
@@ -131,7 +131,7 @@ def test_long_silence_then_speech(tmp_path, model, capsys):
     speech = _quantised(speechy(2.0))
     wav = torch.cat([torch.zeros(16000 * 40), speech])
     sf.write(tmp_path / "quiet.wav", wav.numpy(), 16000, subtype="PCM_16")
-    assert main([model, str(tmp_path / "quiet.wav"), "--max-segment", "5"]) == 0
+    assert main([model, str(tmp_path / "quiet.wav"), "--endpoint-max-segment-s", "5"]) == 0
     events = _events(capsys.readouterr().out)
     finals = [e for e in events if e["type"] == "final"]
     words = [w for e in finals for w in e["words"]]
