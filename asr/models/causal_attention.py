@@ -67,32 +67,28 @@ def stateful_linear_attention(
         phi_k = phi_k.masked_fill(key_padding_mask[:, None, :, None], 0.0)
     b, h, n, f = phi_q.shape
     m = v.shape[-1]
-    if chunk <= 1:
-        numerator = causal_product(phi_q, phi_k, v)
-        z_running = phi_k.cumsum(dim=2)
-        kv_total = phi_k.transpose(-1, -2) @ v if return_state else None
-        z_total = z_running[:, :, -1] if n else phi_k.new_zeros(b, h, f)
-    else:
+    numerator = causal_product(phi_q, phi_k, v)
+    denominator = (phi_q * phi_k.cumsum(dim=2)).sum(-1)
+    if chunk > 1:
+        # Add what causal attention leaves out: the keys after a frame within its own chunk,
+        # a masked (chunk x chunk) product per chunk.
         pad = (-n) % chunk
-        pq, pk, pv = (nn.functional.pad(t, (0, 0, 0, pad)) for t in (phi_q, phi_k, v))
         nc = (n + pad) // chunk
-        qc = pq.view(b, h, nc, chunk, f)
-        kc = pk.view(b, h, nc, chunk, f)
-        vc = pv.view(b, h, nc, chunk, m)
-        kv = (kc.transpose(-1, -2) @ vc).cumsum(dim=2)  # (B, H, nc, F, M): up to chunk's end
-        z = kc.sum(dim=3).cumsum(dim=2)  # (B, H, nc, F)
-        numerator = (qc @ kv).reshape(b, h, nc * chunk, m)[:, :, :n]
-        z_running = z.unsqueeze(3).expand(b, h, nc, chunk, f).reshape(b, h, nc * chunk, f)
-        z_running = z_running[:, :, :n]
-        kv_total = kv[:, :, -1] if nc else phi_k.new_zeros(b, h, f, m)
-        z_total = z[:, :, -1] if nc else phi_k.new_zeros(b, h, f)
+        qc, kc, vc = (
+            nn.functional.pad(t, (0, 0, 0, pad)).view(b, h, nc, chunk, t.shape[-1])
+            for t in (phi_q, phi_k, v)
+        )
+        ahead = (qc @ kc.transpose(-1, -2)).triu(diagonal=1)  # [i, j]: j after i, same chunk
+        numerator = numerator + (ahead @ vc).reshape(b, h, nc * chunk, m)[:, :, :n]
+        denominator = denominator + ahead.sum(-1).reshape(b, h, nc * chunk)[:, :, :n]
     if state is not None:
         numerator = numerator + phi_q @ state.S.to(work)
-        z_running = z_running + state.z.to(work).unsqueeze(2)
-    denominator = (phi_q * z_running).sum(-1)
+        denominator = denominator + (phi_q * state.z.to(work).unsqueeze(2)).sum(-1)
     out = (numerator / (denominator.unsqueeze(-1) + eps)).to(dtype)
     if not return_state:
         return out, None
+    kv_total = phi_k.transpose(-1, -2) @ v
+    z_total = phi_k.sum(dim=2)
     if state is not None:
         kv_total = state.S + kv_total
         z_total = state.z + z_total
