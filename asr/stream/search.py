@@ -23,7 +23,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from asr.decode import BeamSearchDecoder, Hypothesis, WordLookup, WordTiming, greedy_decode
+from asr.decode import (
+    BeamSearchDecoder,
+    BestPath,
+    Hypothesis,
+    WordLookup,
+    WordTiming,
+    find_word_separator,
+)
 
 
 @dataclass
@@ -82,7 +89,7 @@ class StreamResult:
 
 
 class GreedyStream:
-    """Best-path search of one segment: :func:`greedy_decode` over the frames seen so far."""
+    """Best-path search of one segment, extended frame block by frame block."""
 
     def __init__(
         self, tokenizer: Any, frame_shift_s: float, word_lookup: WordLookup | None = None
@@ -90,27 +97,25 @@ class GreedyStream:
         self.tokenizer = tokenizer
         self.frame_shift_s = frame_shift_s
         self.word_lookup = word_lookup
+        self.separator = find_word_separator(tokenizer)
         self.begin()
 
     def begin(self) -> None:
-        self.frames: list[torch.Tensor] = []
+        self.path = BestPath()
+        self.score = 0.0
 
     def step(self, log_probs: torch.Tensor) -> None:
-        self.frames.append(log_probs.float().cpu())
-
-    def _decode(self) -> Hypothesis:
-        if not self.frames:
-            return Hypothesis("", [])
-        lp = torch.cat(self.frames)
-        return greedy_decode(
-            lp, [lp.size(0)], self.tokenizer, self.frame_shift_s, word_lookup=self.word_lookup
-        )[0]
+        best_lp, best = log_probs.detach().float().max(dim=-1)
+        self.path.extend(best.tolist(), best_lp.tolist())
+        self.score += float(best_lp.sum())
 
     def partial(self) -> Hypothesis:
-        return self._decode()
+        return self.path.hypothesis(
+            self.tokenizer, self.frame_shift_s, self.separator, self.word_lookup, self.score
+        )
 
     def end(self) -> Hypothesis:
-        hyp = self._decode()
+        hyp = self.partial()
         self.begin()
         return hyp
 

@@ -127,7 +127,7 @@ def test_state_and_search_memory_do_not_grow_with_the_stream(tmp_path) -> None:
         while rec.stats.audio_s < seconds:
             rec.accept_waveform(speechy(0.16))
         sizes.append(
-            (stream.state.nbytes(), stream.fbank.pending.numel(), len(stream.search.search.frames))
+            (stream.state.nbytes(), stream.fbank.pending.numel(), stream.search.search.path.frames)
         )
     assert sizes[0][0] == sizes[1][0]  # encoder state: the same bytes after 2 s and 30 s
     assert sizes[1][1] < 400 and sizes[1][2] <= 2 * 2.0 / 0.04
