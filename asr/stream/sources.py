@@ -33,8 +33,10 @@ ENCODINGS: dict[str, tuple[int, str, float]] = {
     "u8": (1, "u1", 1 / 128),
     "s8": (1, "i1", 1 / 128),
 }
-#: data-chunk sizes that mean "length unknown": 0, ffmpeg's and sox's placeholders for pipes.
-UNKNOWN_WAV_SIZES = frozenset({0, 0xFFFFFFFF, 0x7FFFF000})
+#: data-chunk sizes that mean "length unknown": 0 and from here up, where the placeholders that
+#: writers put in pipes lie (sox 0x7FFFF000, ffmpeg 0xFFFFFFFF); a real chunk this big would be
+#: over 18 hours of 16 kHz 16-bit audio.
+UNKNOWN_WAV_SIZE_FROM = 0x7FFF0000
 _WAVE_FORMAT_PCM, _WAVE_FORMAT_FLOAT, _WAVE_FORMAT_EXTENSIBLE = 1, 3, 0xFFFE
 
 
@@ -202,7 +204,7 @@ def _wav_source(name: str, stream: BinaryIO) -> AudioSource:
         elif chunk_id == b"data":
             if fmt is None:
                 raise StreamInputError(f"{name}: WAV data chunk comes before its fmt chunk")
-            data_bytes = None if size in UNKNOWN_WAV_SIZES else size
+            data_bytes = None if size == 0 or size >= UNKNOWN_WAV_SIZE_FROM else size
             return AudioSource(name, stream, fmt, data_bytes)
         else:  # LIST, fact, ...: skip
             if len(_read_exact(stream, size + size % 2)) < size:
