@@ -99,8 +99,9 @@ class ASRTrainCLI(LightningCLI):
         trainer_config = self.config_init.get("trainer") or {}
         root = Path(trainer_config.get("default_root_dir") or ".")
         metric = getattr(self.model, "validation_metric", "val_loss")
+        user = trainer_config.get("callbacks") or []
         callbacks = [
-            *(trainer_config.get("callbacks") or []),
+            *(user if isinstance(user, list) else [user]),
             *checkpoint_callbacks(root, self.run_options(), metric),
         ]
         if trainer_config.get("logger") in (None, True):
