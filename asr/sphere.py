@@ -145,8 +145,9 @@ def read_sphere(
         try:
             samples, sh = shorten.decode(data, expected_samples=count * channels)
         except shorten.ShortenError as e:
-            what = "truncated: the shorten stream" if "ends" in str(e) else "corrupt shorten stream"
-            raise SphereError(f"{what} ({e}); {RECOPY_HINT}") from None
+            if "ends" in str(e):  # the decoders' words for data that stops early
+                raise SphereError(f"truncated: shorten {e}; {RECOPY_HINT}") from None
+            raise SphereError(f"corrupt shorten stream ({e}); {RECOPY_HINT}") from None
         if sh.channels != channels:
             raise SphereError(
                 f"shorten stream has {sh.channels} channels, header says {channels}; {RECOPY_HINT}"

@@ -55,6 +55,12 @@ class BitWriter:
         self.chunks: list[np.ndarray] = []
 
     def uvar(self, values: np.ndarray | int, n: int) -> None:
+        if isinstance(values, int):  # header fields and commands: one code
+            if values < 0:
+                raise ValueError("uvar codes unsigned values")
+            low = [(values >> (n - 1 - b)) & 1 for b in range(n)]
+            self.chunks.append(np.array([0] * (values >> n) + [1] + low, dtype=np.uint8))
+            return
         u = np.atleast_1d(np.asarray(values, dtype=np.int64))
         if (u < 0).any():
             raise ValueError("uvar codes unsigned values")
@@ -68,6 +74,9 @@ class BitWriter:
         self.chunks.append(bits)
 
     def svar(self, values: np.ndarray | int, n: int) -> None:
+        if isinstance(values, int):
+            self.uvar(values << 1 if values >= 0 else ((-values - 1) << 1) | 1, n + 1)
+            return
         v = np.atleast_1d(np.asarray(values, dtype=np.int64))
         self.uvar(np.where(v >= 0, v << 1, ((-v - 1) << 1) | 1), n + 1)
 

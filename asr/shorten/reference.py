@@ -39,7 +39,7 @@ class BitReader:
     def uvar(self, n: int) -> int:
         one = self.bits.find(1, self.pos)
         if one < 0:
-            raise ShortenError(f"stream ends early inside a Rice code ({self.left} bits left)")
+            raise ShortenError(f"stream ends early, inside a Rice code ({self.left} bits left)")
         high = one - self.pos
         self.pos = one + 1
         return (high << n) | self.read(n)

@@ -51,7 +51,7 @@ class BitReader {
   uint32_t read(int n) {
     if (n == 0) return 0;
     if (cache_bits_ < n) refill();
-    if (cache_bits_ < n) throw Corrupt("stream ends early (truncated)");
+    if (cache_bits_ < n) throw Corrupt("stream ends early");
     uint32_t v = static_cast<uint32_t>(cache_ >> (64 - n));
     cache_ <<= n;
     cache_bits_ -= n;
@@ -63,7 +63,7 @@ class BitReader {
     for (;;) {
       if (cache_bits_ == 0) {
         refill();
-        if (cache_bits_ == 0) throw Corrupt("stream ends early inside a Rice code (truncated)");
+        if (cache_bits_ == 0) throw Corrupt("stream ends early, inside a Rice code");
       }
       if (cache_ != 0) {
         int zeros = __builtin_clzll(cache_);  // < cache_bits_: unused bits are zero
@@ -233,7 +233,7 @@ Header decode_stream(const uint8_t* data, size_t size, std::vector<int32_t>& out
   }
   if (chan != 0)
     throw Corrupt("stream ends inside a block (" + std::to_string(chan) + " of " +
-                  std::to_string(channels) + " channels decoded; truncated)");
+                  std::to_string(channels) + " channels decoded)");
   return h;
 }
 
