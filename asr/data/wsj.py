@@ -407,7 +407,8 @@ def prepare_wsj(
     unknown = [s for s in splits if s not in SPLITS]
     if unknown:
         raise WSJLayoutError(f"unknown split(s) {unknown}; pick from {sorted(SPLITS)}")
-    roots = {c: Path(p) for c, p in (("wsj0", wsj0), ("wsj1", wsj1)) if p}
+    # absolute: manifests live elsewhere and resolve relative paths against their own folder
+    roots = {c: Path(p).absolute() for c, p in (("wsj0", wsj0), ("wsj1", wsj1)) if p}
     needed = {ndx.corpus for s in splits for ndx in SPLITS[s][0]}
     for corpus in sorted(needed - set(roots)):
         raise WSJLayoutError(
