@@ -17,8 +17,9 @@ what the data preparation must cope with on the real discs:
 - the 20k open-vocabulary trigram where WSJ1 keeps it
   (``13-32.1/wsj1/doc/lng_modl/base_lm/tcb20onp.z``): a Unix ``compress`` file whose ARPA text
   follows a free-text preamble, upper case, ``<UNK>``;
-- with ``--with-problems``: a truncated ``.wv1``, a corrupt shorten stream, an index entry
-  with no audio, an utterance with no transcript, a null recording (``~~``), a bad index line.
+- with ``--with-problems``: a truncated ``.wv1``, a corrupt shorten stream, a transcribed
+  utterance whose audio is gone, an index entry with neither, an utterance with no transcript,
+  a null recording (``~~``), a bad index line.
 
 The speech says the transcript as normalised (keep mode: "comma" is spoken where ``,COMMA``
 is written), so a model can learn from it. The language model is estimated
@@ -269,7 +270,7 @@ def make_mini_corpus(
 
 def damage(roots: dict[str, Path], layout: str = "ldc") -> None:
     """Damage a corpus made here the ways real copies are damaged (the module docstring lists
-    them); needs at least four utterances per WSJ1 training speaker."""
+    them); needs at least five utterances per WSJ1 training speaker."""
     g = GROUPS[1]  # WSJ1 training
     base = disc_dir(roots["wsj1"], g.audio_disc, layout) / "wsj1" / g.folder
     first, second = (utt_id(g.speakers[0], g.session, k) for k in (0, 1))
@@ -284,6 +285,8 @@ def damage(roots: dict[str, Path], layout: str = "ldc") -> None:
     with open(index, "a") as f:
         f.write(f"{g.audio_disc}:wsj1/{g.folder}/{g.speakers[1]}/{g.speakers[1]}c0399.wv1\n")
         f.write("this line is not an index entry\n")
+    # a transcribed, listed utterance whose audio is gone
+    (base / g.speakers[1] / f"{utt_id(g.speakers[1], g.session, 4)}.wv1").unlink()
     # a listed utterance whose .dot has no line, and a null recording
     spk = g.speakers[1]
     lost, null = (utt_id(spk, g.session, k) for k in (2, 3))

@@ -505,7 +505,9 @@ def _candidate(
             tree.missing_discs[(corpus, e.disc)] += 1
             hint = f" (disc {disc_folder(e.disc)} not found at all)"
         problems.report(
-            "missing audio", f"{e.utt_id}: audio not found: {where}{hint}; listed at {e.source}"
+            "missing audio",
+            f"{e.utt_id}: audio not found: {where}{hint}; listed at {e.source}; copy the file "
+            f"there from disc {disc_folder(e.disc)}",
         )
         return None
     key = e.utt_id[:6]

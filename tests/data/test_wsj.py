@@ -142,11 +142,11 @@ def mini_module():
 
 @pytest.fixture(scope="module")
 def mini(tmp_path_factory, mini_module) -> Path:
-    """Four utterances per training speaker, one per test speaker; LDC disc folder names."""
+    """Five utterances per training speaker, one per test speaker; LDC disc folder names."""
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng not installed (apt-get install espeak-ng)")
     out = tmp_path_factory.mktemp("mini")
-    mini_module.make_mini_corpus(out, train_per_speaker=4, test_per_speaker=1, lm_sentences=200)
+    mini_module.make_mini_corpus(out, train_per_speaker=5, test_per_speaker=1, lm_sentences=200)
     return out
 
 
@@ -178,7 +178,7 @@ def test_all_disc_layouts_give_the_same_manifests(mini, tmp_path) -> None:
     for layout in ("ldc", "underscore", "merged"):
         root = mini if layout == "ldc" else _relayout(mini, tmp_path / layout, layout)
         reports, log = _prepare(root, tmp_path / f"out-{layout}")
-        assert [r.kept for r in reports] == [16, 2, 2], log
+        assert [r.kept for r in reports] == [20, 2, 2], log
         assert all(not r.lost for r in reports), log
         results[layout] = {
             s: [
@@ -212,12 +212,12 @@ def test_damaged_corpus_loses_only_the_damaged_utterances(mini, mini_module, tmp
     reports, log = _prepare(tmp_path / "bad", tmp_path / "out")
     train = reports[0]
     assert train.lost == {
-        "audio missing": 1,
+        "audio missing": 2,
         "no transcript": 1,
         "null recording (~~)": 1,
         "unreadable audio": 2,
     }
-    assert train.kept == 12 and train.listed == 17  # 16 + one listed without audio
+    assert train.kept == 15 and train.listed == 21  # 20 + one listed without audio, 6 lost
     lines = log.splitlines()
 
     def one(fragment: str) -> str:
@@ -227,7 +227,10 @@ def test_damaged_corpus_loses_only_the_damaged_utterances(mini, mini_module, tmp
 
     assert "46uc0301.wv1" in one("truncated") and "copy it again" in one("truncated")
     assert "46uc0302.wv1" in one("corrupt shorten stream")
-    assert "46vc0399.wv1" in one("audio not found") and "si_tr_s.ndx:" in one("audio not found")
+    missing = [ln for ln in lines if "audio not found" in ln]
+    assert len(missing) == 2 and all("copy the file there from disc 13-2.1" in m for m in missing)
+    assert "46vc0305.wv1" in missing[0] + missing[1] and "46vc0399.wv1" in missing[0] + missing[1]
+    assert all("si_tr_s.ndx:" in m for m in missing)
     assert "46vc0303" in one("has no transcript")
     assert "si_tr_s.ndx" in one("not an index entry")
     assert [r.kept for r in reports[1:]] == [2, 2]
@@ -238,7 +241,7 @@ def test_missing_index_disc_and_folder_are_named(mini, tmp_path) -> None:
     root = _relayout(mini, tmp_path / "c", "underscore")
     shutil.rmtree(root / "wsj0" / "11_1_1")  # the disc with WSJ0's training audio
     reports, log = _prepare(root, tmp_path / "out")
-    assert reports[0].lost == {"audio missing": 8}
+    assert reports[0].lost == {"audio missing": 10}
     assert "disc 11-1.1 of LDC93S6B (CSR-I, WSJ0) not found" in log
     (root / "wsj1" / "13_34_1" / "wsj1" / "doc" / "indices" / "h1_p0.ndx").unlink()
     with pytest.raises(WSJLayoutError, match=r"13-34\.1/wsj1/doc/indices/h1_p0\.ndx"):
@@ -254,7 +257,7 @@ def test_cli_prepares_and_reports_losses(mini, tmp_path, capsys) -> None:
     rc = main(["wsj", "prepare", "--wsj0", str(mini / "wsj0"), "--wsj1", str(mini / "wsj1"),
                "--out-dir", str(tmp_path / "o"), "--no-progress", "--jobs", "2"])  # fmt: skip
     out = capsys.readouterr().out
-    assert rc == 0 and "train_si284: 16 utterances" in out and "0 listed utterance(s) lost" in out
+    assert rc == 0 and "train_si284: 20 utterances" in out and "0 listed utterance(s) lost" in out
     rc = main(["wsj", "prepare", "--wsj0", str(tmp_path / "nope"), "--wsj1", str(mini / "wsj1"),
                "--out-dir", str(tmp_path / "o2")])  # fmt: skip
     err = capsys.readouterr().err.strip()
