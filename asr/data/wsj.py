@@ -336,6 +336,9 @@ class Problems:
             print(f"asr-data wsj: ... more '{kind}' problems not shown", file=self.stream)
 
 
+EMPTY_RECORDING = "audio has no samples (an empty recording)"
+
+
 @dataclass
 class _Candidate:
     utt_id: str
@@ -353,8 +356,8 @@ def _check_audio(path: str) -> tuple[str, float | None, str | None]:
         samples, header = read_sphere(path)
     except (SphereError, OSError) as e:
         return path, None, str(e)
-    if samples.shape[0] == 0:
-        return path, None, "audio has no samples (empty recording); nothing to copy again"
+    if samples.shape[0] == 0:  # WSJ1's 47hc0418 and 46uc030b are empty on the discs too
+        return path, None, EMPTY_RECORDING
     return path, samples.shape[0] / header.sample_rate, None
 
 
@@ -410,9 +413,11 @@ def prepare_wsj(
     # absolute: manifests live elsewhere and resolve relative paths against their own folder
     roots = {c: Path(p).absolute() for c, p in (("wsj0", wsj0), ("wsj1", wsj1)) if p}
     needed = {ndx.corpus for s in splits for ndx in SPLITS[s][0]}
-    for corpus in sorted(needed - set(roots)):
+    absent = sorted(needed - set(roots))
+    if absent:
         raise WSJLayoutError(
-            f"splits {splits} need --{corpus} (the folder holding the {LDC_CATALOG[corpus]} discs)"
+            f"splits {splits} need --{absent[0]} (the folder holding the "
+            f"{LDC_CATALOG[absent[0]]} discs)"
         )
     tree = DiscTree(roots)
     out = Path(out_dir)
@@ -465,7 +470,9 @@ def prepare_wsj(
     for c in candidates:
         seconds, error = durations[str(c.audio)]
         if error is not None or seconds is None:
-            reports[c.split].lost["unreadable audio"] += 1
+            reports[c.split].lost[
+                "empty audio" if error == EMPTY_RECORDING else "unreadable audio"
+            ] += 1
             problems.report("audio", f"{c.audio}: {error} (utterance {c.utt_id} skipped)")
             continue
         kept[c.split].append(Utterance(c.utt_id, str(c.audio), seconds, c.text, c.speaker))

@@ -313,3 +313,15 @@ def test_report_line() -> None:
     assert r.line() == (
         "test_dev93: 3 utterances, 0.50 h (listed 5, Kaldi's recipe finds 503); lost: 2 audio missing"
     )
+
+
+def test_empty_recording_is_told_apart_from_damage(tmp_path) -> None:
+    import numpy as np
+
+    from asr.data.wsj import EMPTY_RECORDING, _check_audio
+    from asr.sphere import write_sphere
+
+    write_sphere(tmp_path / "47hc0418.wv1", np.zeros(0, np.int16), 16000)  # empty on the disc
+    assert _check_audio(str(tmp_path / "47hc0418.wv1"))[1:] == (None, EMPTY_RECORDING)
+    write_sphere(tmp_path / "ok.wv1", np.arange(1600, dtype=np.int16), 16000)
+    assert _check_audio(str(tmp_path / "ok.wv1"))[1:] == (0.1, None)
