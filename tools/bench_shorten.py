@@ -1,7 +1,8 @@
 """Shorten decoding throughput on one core, in times real time (target: >= 200x).
 
-Times reading whole ``.wv1`` files the way training reads them (file read, SPHERE header,
-shorten decode, int16 -> float32) with the compiled decoder, against baselines measured in the
+Times reading whole ``.wv1`` files (file read, SPHERE header, shorten decode, int16 -> float32)
+with the compiled decoder, alone and through ``load_audio`` as training reads them (plus the
+mono tensor), against baselines measured in the
 same run, interleaved, on the same audio: libsndfile reading it as PCM SPHERE and as FLAC
 (what a one-off conversion would give), and the plain-Python reference decoder (on the first
 files only: it is slow). The process is pinned to one core; the decoder is single-threaded.
@@ -30,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from asr.audio import load_audio
 from asr.machine import machine_description
 from asr.shorten import native_decoder, reference
 from asr.sphere import read_sphere, read_sphere_header, write_sphere
@@ -101,7 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         wv1 = make_corpus(Path(tmp.name), args.minutes)
     seconds = sum(read_sphere_header(f).duration for f in wv1)
-    methods = {"native shorten (.wv1)": (lambda f: read_sphere(f), wv1)}
+    methods = {
+        "native shorten (.wv1)": (lambda f: read_sphere(f), wv1),
+        "asr.audio.load_audio (.wv1)": (lambda f: load_audio(f), wv1),
+    }
     if not args.files:
         sph = [f.with_suffix(".sph") for f in wv1]
         flac = [f.with_suffix(".flac") for f in wv1]
