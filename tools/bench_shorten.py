@@ -1,11 +1,11 @@
 """Shorten decoding throughput on one core, in times real time (target: >= 200x).
 
 Times reading whole ``.wv1`` files (file read, SPHERE header, shorten decode, int16 -> float32)
-with the compiled decoder, alone and through ``load_audio`` as training reads them (plus the
-mono tensor), against baselines measured in the
-same run, interleaved, on the same audio: libsndfile reading it as PCM SPHERE and as FLAC
-(what a one-off conversion would give), and the plain-Python reference decoder (on the first
-files only: it is slow). The process is pinned to one core; the decoder is single-threaded.
+with the compiled decoder, alone and through ``load_audio`` as training reads them, against
+baselines measured in the same run, interleaved, on the same audio: libsndfile reading it as
+PCM SPHERE and as FLAC (what a one-off conversion would give), and the plain-Python reference
+decoder (on the first files only: it is slow). The process is pinned to one core; the decoder
+is single-threaded.
 
 Audio: espeak-ng speech in WSJ-like utterances (about 8 s each, 16 kHz, shorten version 2,
 block size 256, nmean 4: the parameters of LDC's ``embedded-shorten-v2.00`` files), or real
