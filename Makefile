@@ -8,11 +8,11 @@ export CUDA_HOME
 
 .PHONY: venv system-deps demo test lint format smoke clean
 
-system-deps:  ## espeak-ng speaks the built-in corpus, Debian fortunes supply its text; installed when missing (needs root)
-	@{ command -v espeak-ng && test -d /usr/share/games/fortunes; } >/dev/null || { \
-	  echo "installing espeak-ng (apt-get)"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends espeak-ng fortunes >/dev/null) \
-	  || { echo "error: espeak-ng or fortunes missing and could not be installed; run: sudo apt-get install espeak-ng fortunes"; exit 1; }; }
+system-deps:  ## espeak-ng speaks the built-in corpus, Debian fortunes supply its text, ffmpeg checks our shorten decoder; installed when missing (needs root)
+	@{ command -v espeak-ng && test -d /usr/share/games/fortunes && command -v ffmpeg; } >/dev/null || { \
+	  echo "installing espeak-ng, fortunes, ffmpeg (apt-get)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends espeak-ng fortunes ffmpeg >/dev/null) \
+	  || { echo "error: espeak-ng, fortunes or ffmpeg missing and could not be installed; run: sudo apt-get install espeak-ng fortunes ffmpeg"; exit 1; }; }
 
 $(VENV_STAMP): pyproject.toml
 	@test -x $(PY) || python3.11 -m venv .venv || python3 -m venv .venv

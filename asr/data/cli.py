@@ -1,6 +1,7 @@
 """``asr-data``: manifest checks, Kaldi import/export, CMVN and tokenizer preparation.
 
-Subcommands: ``validate``, ``info``, ``from-kaldi``, ``to-kaldi``, ``cmvn``, ``tokenizer``.
+Subcommands: ``validate``, ``info``, ``from-kaldi``, ``to-kaldi``, ``cmvn``, ``tokenizer``,
+``wsj`` (WSJ from the LDC discs, :mod:`asr.data.wsj`).
 """
 
 from __future__ import annotations
@@ -151,6 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--oov", default="spell", choices=["spell", "skip", "error"])
     s.add_argument("--out", required=True)
     s.set_defaults(func=_tokenizer)
+
+    from asr.data.wsj import add_wsj_parser
+
+    add_wsj_parser(sub)
     return p
 
 
