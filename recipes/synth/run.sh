@@ -25,26 +25,12 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-repo=$(cd ../.. && pwd)
-if [ -x "$repo/.venv/bin/python" ]; then export PATH="$repo/.venv/bin:$PATH"; fi
-command -v asr-train >/dev/null || { echo "asr-train not found: run 'make venv' at the repository root" >&2; exit 1; }
-cfg() { python "$repo/tools/yaml_get.py" "$config" "$@"; }
-
 name=$(basename "$config" .yaml)
 data_dir=${data_dir:-data/$name}
 exp_dir=${exp_dir:-exp/$name}
 corpus=$data_dir/corpus
 mkdir -p "$data_dir" "$exp_dir"
-timing=$exp_dir/timing.tsv
-log() { echo "$(date '+%F %T') [run.sh stage $1] ${*:2}"; }
-run_stage() {  # run_stage N DESCRIPTION -- records wall time per stage for RESULTS.md
-  local n=$1; shift
-  if [ "$stage" -le "$n" ] && [ "$stop_stage" -ge "$n" ]; then
-    log "$n" "$1"; local start; start=$(date +%s)
-    "stage_$n"
-    printf '%s\t%s\t%s\n' "$n" "$1" "$(( $(date +%s) - start ))" >> "$timing"
-  fi
-}
+source ../common.sh  # cfg, log, run_stage, and the up-to-date rules of decode and score
 
 stage_0() {  # the corpus section of the config holds asr.data.synth.SynthConfig fields
   python "$repo/tools/yaml_get.py" "$config" --section corpus "$data_dir/synth.yaml"
@@ -85,51 +71,29 @@ stage_4() {  # rerunning resumes from $exp_dir/checkpoints/last.ckpt
 }
 
 splits="dev test test_unseen"
-stale() {  # stale OUT IN...: OUT is missing or older than one of its inputs
-  local out=$1; shift
-  [ -f "$out" ] || return 0
-  local f
-  for f in "$@"; do [ "$f" -nt "$out" ] && return 0; done
-  return 1
-}
 
 stage_5() {  # the config's decode: section holds asr-decode options (DecodeOptions field names)
   local model=$exp_dir/model.safetensors lexicon=$data_dir/lm/lexicon.txt lm=$data_dir/lm/lm.arpa
-  local options=$exp_dir/decode.yaml  # replaced only when the section changes (see stale)
-  python "$repo/tools/yaml_get.py" "$config" --section decode "$options.new" 2>/dev/null \
-    || echo "{}" > "$options.new"
-  if cmp -s "$options.new" "$options"; then rm "$options.new"; else mv "$options.new" "$options"; fi
+  local options=$exp_dir/decode.yaml
+  write_decode_options "$options"
   local greedy_words=()  # phoneme models spell words in phones: map them through the lexicon
   if [ "$(cfg tokenizer.kind)" = phoneme ]; then greedy_words=(--lexicon "$lexicon" --lm "$lm"); fi
-  local split
+  local split out
   for split in $splits; do
-    mkdir -p "$exp_dir/decode/$split"
-    decode "$split" greedy --search greedy "${greedy_words[@]}"
-    decode "$split" beam_lm --search beam --lexicon "$lexicon" --lm "$lm"
+    out=$exp_dir/decode/$split
+    decode "$out/greedy.jsonl" "$model" "$corpus/$split.jsonl" --config "$options" \
+      --search greedy "${greedy_words[@]}"
+    decode "$out/beam_lm.jsonl" "$model" "$corpus/$split.jsonl" --config "$options" \
+      --search beam --lexicon "$lexicon" --lm "$lm"
   done
 }
 
-decode() {  # decode SPLIT NAME ASR-DECODE-OPTIONS...: stage 5's asr-decode of one split
-  local split=$1 name=$2; shift 2
-  local manifest=$corpus/$split.jsonl out=$exp_dir/decode/$split/$name.jsonl
-  # Older than one of its inputs: decoded afresh. Otherwise one line per utterance means
-  # whole; fewer (an interrupted run, or an utterance that failed) are completed by --resume.
-  if stale "$out" "$model" "$manifest" "$options" "$lexicon" "$lm"; then
-    rm -f "$out"
-  elif [ "$(grep -c . "$out")" = "$(grep -c . "$manifest")" ]; then
-    log 5 "$out is up to date"
-    return
-  fi
-  asr-decode "$model" "$manifest" --config "$options" "$@" --format jsonl -o "$out" --resume
-}
-
 stage_6() {  # scores hypotheses newer than their summary; RESULTS.md is rewritten every time
-  local split search hyp score
+  local split search
   for split in $splits; do
     for search in greedy beam_lm; do
-      hyp=$exp_dir/decode/$split/$search.jsonl score=$exp_dir/score/$split/$search
-      stale "$score/summary.json" "$corpus/$split.jsonl" "$hyp" || continue
-      asr-score "$corpus/$split.jsonl" "$hyp" --out-dir "$score"
+      score "$exp_dir/score/$split/$search" "$corpus/$split.jsonl" \
+        "$exp_dir/decode/$split/$search.jsonl"
     done
   done
   python "$repo/tools/write_results.py" --exp-dir "$exp_dir" --config "$config" --data-dir "$data_dir" \
