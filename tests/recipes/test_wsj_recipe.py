@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from asr.models import EncoderConfig
+
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE = ROOT / "recipes" / "wsj"
 
@@ -44,8 +46,10 @@ def _diff(a: dict, b: dict, prefix: str = "") -> set[str]:
 
 def test_paper_config_is_the_papers_setting(yaml_get) -> None:
     cfg = yaml_get.load_config(RECIPE / "conf" / "paper.yaml")
-    enc = cfg["train"]["model"]["encoder"]
-    assert (enc["attention"], enc["n_layers"], enc["n_heads"]) == ("linear", 9, 6)
+    enc = EncoderConfig.from_dict(cfg["train"]["model"]["encoder"])
+    layers = enc.transformer
+    assert (layers.attention, layers.n_layers, layers.n_heads) == ("linear", 9, 6)
+    assert enc.lstm is None
     assert cfg["tokenizer"]["kind"] == "phoneme"
     assert cfg["train"]["data"]["init_args"]["fbank"]["num_mel_bins"] == 40
     assert cfg["train"]["model"]["optimizer"]["name"] == "radam"
@@ -63,16 +67,21 @@ def test_baselines_change_only_the_encoder(yaml_get) -> None:
     paper = yaml_get.load_config(RECIPE / "conf" / "paper.yaml")
     softmax = yaml_get.load_config(RECIPE / "conf" / "paper_softmax.yaml")
     bilstm = yaml_get.load_config(RECIPE / "conf" / "paper_bilstm.yaml")
-    assert _diff(paper, softmax) == {"train.model.encoder.attention"}
+    assert _diff(paper, softmax) == {"train.model.encoder.transformer.attention"}
     assert _diff(paper, bilstm) == {
         "train.model.encoder.encoder_type",
-        "train.model.encoder.lstm_hidden",
-        "train.model.encoder.lstm_layers",
+        "train.model.encoder.transformer",
+        "train.model.encoder.lstm",
         "train.model.optimizer.name",
         "train.model.optimizer.lr",
     }
-    enc = bilstm["train"]["model"]["encoder"]
-    assert (enc["lstm_layers"], enc["lstm_hidden"]) == (3, 320)
+    enc = EncoderConfig.from_dict(bilstm["train"]["model"]["encoder"])
+    assert enc.transformer is None
+    assert (enc.lstm.n_layers, enc.lstm.hidden_size) == (3, 320)
+    # the front end stays the transformer's
+    front = EncoderConfig.from_dict(paper["train"]["model"]["encoder"])
+    for name in ("subsampling", "conv_channels", "d_model", "dropout"):
+        assert getattr(enc, name) == getattr(front, name)
     assert bilstm["train"]["model"]["optimizer"] == {"name": "adam", "lr": 1e-3, "weight_decay": 0}
 
 
@@ -102,6 +111,11 @@ def _fake_run(tmp: Path, config: str, per: float) -> tuple[Path, Path]:
         row = {"id": "a", "audio": "a.wv1", "duration": seconds, "text": "x"}
         (data / f"{split}.jsonl").write_text(json.dumps(row) + "\n")
     (exp / "timing.tsv").write_text("0\tprep\t36\n3\ttrain\t6000\n4\tdecode\t360\n")
+    (exp / "decode.yaml").write_text("beam_size: 100\nlm_weight: 1.0\n")
+    (exp / "csv").mkdir()  # Lightning's CSVLogger: train and validation rows interleaved
+    (exp / "csv" / "metrics.csv").write_text(
+        "epoch,step,train_loss,val_loss,val_per\n0,9,3.1,,\n0,19,,2.5,0.12\n1,39,,2.2,0.09\n"
+    )
     return exp, data
 
 
@@ -131,3 +145,5 @@ def test_results_on_wsj_fill_the_row_of_the_config(results, tmp_path) -> None:
     assert "eval92 WER 7.87%; ours (beam + LDC trigram, test_eval92): 20.00" in text
     assert "| 0 | prep | 36 | 12 s per hour prepared |" in text  # 36 s / 3 h
     assert "| 3 | train | 6000 | 50 s per training hour per epoch |" in text  # 6000 / (2 h x 60)
+    assert "Decoding options: beam_size 100, lm_weight 1.0 " in text
+    assert "(test_dev93, greedy, `csv/metrics.csv`): val_per 0.0900." in text

@@ -1,8 +1,9 @@
 """Write the WSJ recipe's RESULTS.md: this run's scores beside the paper's Table 3.
 
 Reads what the run left behind (``score/<split>/<search>/summary.json`` from ``asr-score``,
-``timing.tsv`` from ``run.sh``, the manifests for hours of audio, the model package) through
-the helpers of ``tools/write_results.py``, so every figure comes from a file. A run on the
+``timing.tsv`` and ``decode.yaml`` from ``run.sh``, the training log ``csv/metrics.csv``, the
+manifests for hours of audio, the model package) through the helpers of
+``tools/write_results.py`` and ``tools/compare_runs.py``, so every figure comes from a file. A run on the
 miniature corpus (``--corpus miniature``) is labelled a pipeline check and fills no cell of
 the paper's table.
 """
@@ -17,10 +18,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO / "tools"))
 
-from write_results import _git_commit, _model_info, _timings  # noqa: E402
+from compare_runs import best_validation  # noqa: E402
+from write_results import _decode_options, _git_commit, _model_info, _timings  # noqa: E402
 from yaml_get import load_config, lookup  # noqa: E402
 
 from asr.machine import machine_description  # noqa: E402
+from asr.models import EncoderConfig  # noqa: E402
 
 #: Katharopoulos et al. (2020), Table 3: validation (dev93) PER % and seconds per epoch on
 #: one GTX 1080 Ti; the encoder kind each of our configs trains
@@ -48,8 +51,9 @@ def _summary(exp: Path, split: str, search: str) -> dict | None:
 
 
 def _encoder_kind(config: dict) -> str:
-    enc = lookup(config, "train.model.encoder", {})
-    return "lstm" if enc.get("encoder_type") == "lstm" else enc.get("attention", "linear")
+    """``lstm``, or the attention kind of a transformer encoder (``linear``, ``softmax``)."""
+    enc = EncoderConfig.from_dict(lookup(config, "train.model.encoder", {}))
+    return "lstm" if enc.lstm is not None else enc.transformer.attention
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -103,6 +107,14 @@ def main(argv: list[str] | None = None) -> None:
         " `greedy`: best path, phones mapped to words through the lexicon; `beam_lm`: lexicon "
         "beam search with the LDC trigram. `<NOISE>`, `<SPOKEN_NOISE>` and `<UNK>` are removed "
         "from both sides before scoring, as the Kaldi and ESPnet WSJ recipes do.",
+        "",
+        f"Decoding options: {_decode_options(args.exp_dir)} (`{args.exp_dir / 'decode.yaml'}`, the "
+        "config's `decode:` section; every other `asr-decode` option at its default).",
+        "",
+        f"Best validation error during training ({dev}, greedy, `csv/metrics.csv`): "
+        f"{best_validation(args.exp_dir)}. For a phoneme model this `val_per` counts the word "
+        "boundaries `|` as tokens too, so it differs from the `greedy_phones` PER above, which "
+        "compares phones only and is the one set beside the paper's below.",
         "",
         f"Machine: {machine_description()}. Commit: {_git_commit()}.",
         "",
