@@ -22,8 +22,10 @@ what the data preparation must cope with on the real discs:
   a null recording (``~~``), a bad index line.
 
 The speech says the transcript as normalised (keep mode: "comma" is spoken where ``,COMMA``
-is written), so a model can learn from it. The language model is estimated
-(:func:`asr.lm.build_kn_lm`) on sentences from the same grammar, never the dev/test ones.
+is written, as WSJ0's readers did), so a model can learn from it. The language model is
+estimated (:func:`asr.lm.build_kn_lm`) on sentences from the same grammar, never the dev/test
+ones, and like the LDC's ``tcb20onp`` ("nvp": non-verbalised punctuation) its text holds no
+verbalised punctuation: the training transcripts enter it as ``drop`` normalises them.
 
     python tools/wsj_mini_corpus.py --out-dir data/mini [--train-per-speaker 8] [--layout ldc]
 """
@@ -216,7 +218,7 @@ def make_mini_corpus(
         # recipes/wsj labels results on this corpus as a pipeline check, never as WSJ results
         (root / MARKER).write_text(f"made by tools/wsj_mini_corpus.py (seed {seed}); not WSJ\n")
     index_lines: dict[tuple[str, str], list[str]] = {}
-    spoken_train: list[str] = []
+    lm_train: list[str] = []  # training transcripts as the LM text has them
     held_out: set[str] = set()
     voice_of = {}
     for g in GROUPS:
@@ -232,12 +234,11 @@ def make_mini_corpus(
                 words = sentence(rng).split()
                 vp = g.verbal_punctuation and s == 0  # half the WSJ0 sessions, as on the discs
                 text = dot_text(words, rng, vp, g.test)
-                spoken = normalize_transcript(text, "keep")
-                spoken = " ".join(w for w in spoken.split() if not w.startswith("<"))
+                spoken = _words(normalize_transcript(text, "keep"))
                 if g.test:
                     held_out.add(" ".join(words))
                 else:
-                    spoken_train.append(spoken.lower())
+                    lm_train.append(_words(normalize_transcript(text, "drop")).lower())
                 voice, speed = voice_of[speaker]
                 audio = speak(spoken.lower(), voice, speed + rng.randrange(-10, 11))
                 wav_dir = (
@@ -263,9 +264,14 @@ def make_mini_corpus(
     if with_problems:
         damage(roots, layout)
     lm_text = [sentence(rng) for _ in range(lm_sentences)]
-    lm_text = [t for t in lm_text if t not in held_out] + spoken_train
+    lm_text = [t for t in lm_text if t not in held_out] + lm_train
     _write_lm(disc_dir(roots["wsj1"], LM_DISC, layout) / LM_PATH, lm_text)
     return roots
+
+
+def _words(normalised: str) -> str:
+    """A normalised transcript without its noise tokens (``<NOISE>``, ``<SPOKEN_NOISE>``)."""
+    return " ".join(w for w in normalised.split() if not w.startswith("<"))
 
 
 def damage(roots: dict[str, Path], layout: str = "ldc") -> None:

@@ -287,6 +287,28 @@ def test_compressed_ldc_lm_becomes_lower_case_arpa(mini, tmp_path) -> None:
     assert lm.order == 3 and ("shares",) in lm.probs[0]
 
 
+@needs_espeak
+def test_verbalised_punctuation_trains_but_stays_out_of_the_nvp_lm(mini, tmp_path) -> None:
+    """WSJ0's VP readers said ",COMMA" aloud: the training text keeps the spoken word unless
+    told to drop it; the non-verbalised LM (tcb20onp) and the test sets never hold it."""
+    _prepare(mini, tmp_path / "keep")
+    _prepare(mini, tmp_path / "drop", verbalized_punctuation="drop")
+
+    def words(mode: str, split: str) -> set[str]:
+        return {
+            w for u in read_manifest(tmp_path / mode / f"{split}.jsonl") for w in u.text.split()
+        }
+
+    assert {"COMMA", "PERIOD"} <= words("keep", "train_si284")
+    assert not {"COMMA", "PERIOD"} & words("drop", "train_si284")
+    for split in ("test_dev93", "test_eval92"):
+        assert words("keep", split) == words("drop", split)
+    src = DiscTree({"wsj1": mini / "wsj1"}).find("13_32_1", "wsj1/doc/lng_modl/base_lm/tcb20onp.z")
+    convert_ldc_lm(src, tmp_path / "lm.arpa")
+    lm_words = set((tmp_path / "words.txt").read_text().split())
+    assert "shares" in lm_words and not {"comma", "period"} & lm_words
+
+
 def test_lm_reader_takes_gzip_and_plain_and_names_bad_files(tmp_path) -> None:
     arpa = "header text\n\\data\\\nngram 1=2\n\n\\1-grams:\n-1.0\t<UNK>\n-1.0\tWORD\n\n\\end\\\n"
     (tmp_path / "a.gz").write_bytes(gzip.compress(arpa.encode()))
