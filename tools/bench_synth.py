@@ -1,0 +1,128 @@
+"""Speed of the synthetic corpus's engines and augmentations, in x real time on one core.
+
+Every voice reads the same sentences (drawn from the fortune text with a fixed seed), one
+worker, batches of 16 as the corpus renders them (so festival's start-up is paid once per
+batch); each augmentation is applied to the espeak-ng audio. Voices and effects are
+interleaved over ``--repeats`` rounds; the table gives the median x real time and the spread
+(min-max) of the rounds, and seconds of audio per sentence.
+
+    python tools/bench_synth.py --sentences 32 --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from asr.data.augment import (
+    AugmentConfig,
+    add_noise,
+    apply_gain,
+    babble,
+    mix_at_snr,
+    reverberate,
+    simulate_rir,
+    telephone,
+)
+from asr.data.synth import SynthConfig, SynthRequest, Voice, find_engines
+from asr.data.synth.render import resample
+from asr.data.text_sources import fortune_sentences
+
+SAMPLE_RATE = 16000
+
+
+def _bench_voice(engine, voice: Voice, texts: list[str]) -> tuple[float, list[np.ndarray]]:
+    """Seconds to speak ``texts`` and resample to 16 kHz; the audio."""
+    start = time.perf_counter()
+    audio = []
+    for i in range(0, len(texts), 16):
+        requests = [SynthRequest(t, voice.name) for t in texts[i : i + 16]]
+        for res in engine.synthesize_many(requests):
+            if isinstance(res, Exception):
+                raise res
+            audio.append(resample(res[0], res[1], SAMPLE_RATE))
+    return time.perf_counter() - start, audio
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sentences", type=int, default=32)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    cfg = SynthConfig()
+    voices = [Voice.parse(v) for v in (*cfg.voices, cfg.unseen_voice)]
+    engines, voices = find_engines(voices)
+    sentences = fortune_sentences()
+    rng = np.random.default_rng(args.seed)
+    texts = [sentences[i].spoken for i in rng.choice(len(sentences), args.sentences, False)]
+
+    aug = AugmentConfig()
+    rooms = [
+        simulate_rir(np.random.default_rng([args.seed, i]), aug, SAMPLE_RATE) for i in range(8)
+    ]
+    rir_seconds: list[float] = []
+
+    def room(x: np.ndarray, i: int) -> np.ndarray:
+        return reverberate(x, rooms[i % len(rooms)][0])
+
+    effects = {
+        "reverb (convolution)": room,
+        "coloured noise": lambda x, i: add_noise(x, 10.0, "pink", np.random.default_rng(i)),
+        "babble (4 talkers)": lambda x, i: mix_at_snr(
+            x, babble(len(x), [base[(i + k) % len(base)] for k in range(1, 5)], rng), 10.0
+        ),
+        "telephone": lambda x, i: telephone(x, SAMPLE_RATE),
+        "gain": lambda x, i: apply_gain(x, -6.0),
+    }
+    speed: dict[str, list[float]] = {str(v): [] for v in voices}
+    speed.update({name: [] for name in effects})
+    speed["room simulation (one RIR)"] = []
+    per_sentence: dict[str, float] = {}
+    base: list[np.ndarray] = []
+    for _ in range(args.repeats):
+        for v in voices:
+            seconds, audio = _bench_voice(engines[v.engine], v, texts)
+            audio_s = sum(len(a) for a in audio) / SAMPLE_RATE
+            speed[str(v)].append(audio_s / seconds)
+            per_sentence[str(v)] = audio_s / len(texts)
+            if v.engine == "espeak-ng" and not base:
+                base = audio
+        audio_s = sum(len(a) for a in base) / SAMPLE_RATE
+        for name, fn in effects.items():
+            start = time.perf_counter()
+            for i, x in enumerate(base):
+                fn(x, i)
+            speed[name].append(audio_s / (time.perf_counter() - start))
+        start = time.perf_counter()
+        rt60s = [
+            simulate_rir(np.random.default_rng([args.seed, 99, k]), aug, SAMPLE_RATE)[1]
+            for k in range(4)
+        ]
+        rir_seconds.append((time.perf_counter() - start) / len(rt60s))
+    print(f"{len(texts)} sentences, {args.repeats} rounds, 1 thread")
+    print("| what | x real time (median) | spread (min-max) | s of audio per sentence |")
+    print("|---|---|---|---|")
+    for name, values in speed.items():
+        if name == "room simulation (one RIR)":
+            continue
+        med = statistics.median(values)
+        sec = per_sentence.get(name)
+        print(
+            f"| {name} | {med:.0f} | {min(values):.0f}-{max(values):.0f} | "
+            f"{f'{sec:.2f}' if sec is not None else '-'} |"
+        )
+    print(
+        f"| room simulation, one RIR (RT60 {aug.rt60_s[0]}-{aug.rt60_s[1]} s) | "
+        f"{statistics.median(rir_seconds):.2f} s (median) | "
+        f"{min(rir_seconds):.2f}-{max(rir_seconds):.2f} s | - |"
+    )
+
+
+if __name__ == "__main__":
+    main()
