@@ -4,7 +4,9 @@ Every voice reads the same sentences (drawn from the fortune text with a fixed s
 worker, batches of 16 as the corpus renders them (so festival's start-up is paid once per
 batch); each augmentation is applied to the espeak-ng audio. Voices and effects are
 interleaved over ``--repeats`` rounds; the table gives the median x real time and the spread
-(min-max) of the rounds, and seconds of audio per sentence.
+(min-max) of the rounds, and seconds of audio per sentence. Two rows price augmenting in the
+data loader instead of in the corpus: 80-bin fbank alone (what a cached epoch saves) and the
+default effect mix drawn per utterance followed by fbank (what every epoch would pay).
 
     python tools/bench_synth.py --sentences 32 --repeats 3
 """
@@ -21,8 +23,10 @@ import torch
 from asr.data.augment import (
     AugmentConfig,
     add_noise,
+    apply_augmentation,
     apply_gain,
     babble,
+    draw_augmentation,
     mix_at_snr,
     reverberate,
     simulate_rir,
@@ -31,6 +35,7 @@ from asr.data.augment import (
 from asr.data.synth import SynthConfig, SynthRequest, Voice, find_engines
 from asr.data.synth.render import resample
 from asr.data.text_sources import fortune_sentences
+from asr.features import FbankConfig, fbank_features
 
 SAMPLE_RATE = 16000
 
@@ -67,6 +72,17 @@ def main(argv: list[str] | None = None) -> None:
         simulate_rir(np.random.default_rng([args.seed, i]), aug, SAMPLE_RATE) for i in range(8)
     ]
     rir_seconds: list[float] = []
+    mix = AugmentConfig(reverb=0.5, noise=0.5, telephone=0.3, gain=0.5, rir_pool=len(rooms))
+    fbank_cfg = FbankConfig(num_mel_bins=80)
+
+    def fbank(x: np.ndarray) -> torch.Tensor:
+        return fbank_features(torch.from_numpy(x), SAMPLE_RATE, fbank_cfg)
+
+    def mix_then_fbank(x: np.ndarray, i: int) -> torch.Tensor:
+        r = np.random.default_rng([args.seed, 7, i])
+        a = draw_augmentation(mix, r, len(base), i)
+        y = apply_augmentation(x, SAMPLE_RATE, a, r, [room[0] for room in rooms], base.__getitem__)
+        return fbank(y)
 
     def room(x: np.ndarray, i: int) -> np.ndarray:
         return reverberate(x, rooms[i % len(rooms)][0])
@@ -79,6 +95,8 @@ def main(argv: list[str] | None = None) -> None:
         ),
         "telephone": lambda x, i: telephone(x, SAMPLE_RATE),
         "gain": lambda x, i: apply_gain(x, -6.0),
+        "fbank (80 bins)": lambda x, i: fbank(x),
+        "default mix + fbank (data loader)": mix_then_fbank,
     }
     speed: dict[str, list[float]] = {str(v): [] for v in voices}
     speed.update({name: [] for name in effects})
