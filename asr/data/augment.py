@@ -431,3 +431,45 @@ def augment_manifest(
     write_manifest(tmp, out)
     os.replace(tmp, out_manifest)
     return out_manifest
+
+
+# ---------------------------------------------------------------- in the data loader
+class WaveformAugmenter:
+    """Augmentation applied while training reads its audio (``ASRDataModule(augment=...)``):
+    fresh effects every epoch, at the price of computing features every epoch (no cache).
+
+    Draws come from Python's ``random``, which PyTorch seeds in every DataLoader worker from
+    the run's seed (as for speed perturbation), so a run is repeatable for a given number of
+    workers. The rooms are simulated in each worker on first use; babble reads other training
+    utterances.
+
+    :param sources: audio files babble may draw from (the training manifest's).
+    """
+
+    def __init__(
+        self, cfg: AugmentConfig, sources: Sequence[str], sample_rate: int, seed: int = 0
+    ) -> None:
+        self.cfg = cfg
+        self.sources = list(sources)
+        self.sample_rate = sample_rate
+        self.seed = seed
+        self._rirs: list[np.ndarray] | None = None
+
+    def __call__(self, waveform: torch.Tensor) -> torch.Tensor:
+        import random
+
+        from asr.audio import load_audio
+
+        if self._rirs is None:
+            rooms = self.cfg.reverb > 0
+            self._rirs = simulate_rirs(self.cfg, self.sample_rate, [self.seed]) if rooms else []
+        rng = np.random.default_rng(random.getrandbits(64))
+        aug = draw_augmentation(self.cfg, rng, len(self.sources))
+
+        def load_source(j: int) -> np.ndarray:
+            return load_audio(self.sources[j], self.sample_rate).waveform.numpy()
+
+        out = apply_augmentation(
+            waveform.numpy(), self.sample_rate, aug, rng, self._rirs, load_source
+        )
+        return torch.from_numpy(out)

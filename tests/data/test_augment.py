@@ -10,6 +10,7 @@ import random
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from asr.data.augment import (
     BABBLE,
@@ -203,3 +204,32 @@ def test_augment_manifest_writes_aligned_copies(corpus, tmp_path):
     )
     for a, b in zip(read_manifest(again), dst, strict=True):
         assert open(a.audio, "rb").read() == open(b.audio, "rb").read()
+
+
+def test_data_loader_augments_training_audio_only(corpus, tmp_path):
+    from asr.data.datamodule import ASRDataModule
+
+    manifest = corpus(n=6)
+    cfg = {"noise": 1.0, "noise_snr_db": [0, 5], "telephone": 1.0, "gain": 1.0}
+    dm = ASRDataModule(
+        train_manifest=str(manifest), val_manifest=str(manifest), tokenizer_kind="char",
+        cmvn_path=str(tmp_path / "cmvn.json"), num_workers=0, max_batch_seconds=100.0,
+        feature_cache_dir=str(tmp_path / "cache"), augment=cfg,
+    )  # fmt: skip
+    dm.setup("fit")
+
+    def features(loader):
+        return {i: f for b in loader for i, f in zip(b["ids"], b["features"], strict=True)}
+
+    random.seed(SEED)
+    train = features(dm.train_dataloader())
+    cached = sorted(p.name for p in (tmp_path / "cache").rglob("*") if p.is_file())
+    val = features(dm.val_dataloader())
+    assert cached == []  # augmented features are never cached
+    assert any(p.is_file() for p in (tmp_path / "cache").rglob("*"))  # clean ones are
+    for uid in val:
+        assert not torch.allclose(train[uid], val[uid], atol=1e-3)
+    assert torch.equal(features(dm.val_dataloader())[uid], val[uid])
+    random.seed(SEED)
+    again = features(dm.train_dataloader())
+    assert all(torch.equal(again[uid], train[uid]) for uid in train)
