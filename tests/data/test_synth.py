@@ -517,3 +517,20 @@ def test_another_engine_renders_the_same_plan(tmp_path, capsys):
             tiny_config(voices=("bad",), held_out_engine=None, num_test_unseen_engine=0),
             tmp_path / "b", progress=False, engines={"espeak-ng": ToneEngine()},
         )  # fmt: skip
+
+
+SYNTH_CONFIGS = sorted((Path(__file__).resolve().parents[2] / "recipes/synth/conf").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("config", SYNTH_CONFIGS, ids=lambda p: p.name)
+def test_recipe_corpus_sections_are_valid(config, tmp_path):
+    import importlib.util
+
+    tool = Path(__file__).resolve().parents[2] / "tools" / "yaml_get.py"
+    spec = importlib.util.spec_from_file_location("yaml_get_for_synth", tool)
+    yaml_get = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(yaml_get)
+    section = yaml_get.load_config(config)["corpus"]
+    (tmp_path / "corpus.yaml").write_text(json.dumps(section))  # JSON is YAML
+    cfg = SynthConfig.from_yaml(tmp_path / "corpus.yaml")
+    assert cfg.training_voices() and (cfg.num_test_unseen_engine == 0 or cfg.held_out_voices())
