@@ -481,6 +481,10 @@ class ToneEngine(SpeechEngine):
     name = "espeak-ng"
     install_hint = "none"
 
+    @classmethod
+    def find(cls):
+        return cls()
+
     def missing_voices(self, voices):
         if "bad" in voices:
             raise EngineError("no voice 'bad'")

@@ -80,6 +80,11 @@ class SpeechEngine(ABC):
     #: how to install it (shown when it is missing).
     install_hint: ClassVar[str]
 
+    @classmethod
+    @abstractmethod
+    def find(cls) -> SpeechEngine:
+        """The engine installed on PATH; :class:`EngineMissing` (naming the install) if none."""
+
     @abstractmethod
     def missing_voices(self, voices: Sequence[str]) -> dict[str, str]:
         """Voices this engine lacks that an install would add: ``{voice: install hint}``.
