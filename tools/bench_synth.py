@@ -4,7 +4,9 @@ Every voice reads the same sentences (drawn from the fortune text with a fixed s
 worker, batches of 16 as the corpus renders them (so festival's start-up is paid once per
 batch); each augmentation is applied to the espeak-ng audio. Voices and effects are
 interleaved over ``--repeats`` rounds; the table gives the median x real time and the spread
-(min-max) of the rounds, and seconds of audio per sentence. Two rows price augmenting in the
+(min-max) of the rounds, and seconds of audio per sentence. Speed is given per CPU-second
+(this process and the engine processes it waited for) and per wall-clock second: on a busy
+machine the wall clock counts other programs' time too. Two rows price augmenting in the
 data loader instead of in the corpus: 80-bin fbank alone (what a cached epoch saves) and the
 default effect mix drawn per utterance followed by fbank (what every epoch would pay).
 
@@ -14,6 +16,7 @@ default effect mix drawn per utterance followed by fbank (what every epoch would
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import time
 
@@ -40,9 +43,16 @@ from asr.features import FbankConfig, fbank_features
 SAMPLE_RATE = 16000
 
 
-def _bench_voice(engine, voice: Voice, texts: list[str]) -> tuple[float, list[np.ndarray]]:
-    """Seconds to speak ``texts`` and resample to 16 kHz; the audio."""
-    start = time.perf_counter()
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (the engines' processes)."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _bench_voice(engine, voice: Voice, texts: list[str]) -> tuple[float, float, list[np.ndarray]]:
+    """Wall and CPU seconds to speak ``texts`` and resample to 16 kHz; the audio."""
+    start, cpu = time.perf_counter(), cpu_seconds()
     audio = []
     for i in range(0, len(texts), 16):
         requests = [SynthRequest(t, voice.name) for t in texts[i : i + 16]]
@@ -50,7 +60,7 @@ def _bench_voice(engine, voice: Voice, texts: list[str]) -> tuple[float, list[np
             if isinstance(res, Exception):
                 raise res
             audio.append(resample(res[0], res[1], SAMPLE_RATE))
-    return time.perf_counter() - start, audio
+    return time.perf_counter() - start, cpu_seconds() - cpu, audio
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -71,7 +81,6 @@ def main(argv: list[str] | None = None) -> None:
     rooms = [
         simulate_rir(np.random.default_rng([args.seed, i]), aug, SAMPLE_RATE) for i in range(8)
     ]
-    rir_seconds: list[float] = []
     mix = AugmentConfig(reverb=0.5, noise=0.5, telephone=0.3, gain=0.5, rir_pool=len(rooms))
     fbank_cfg = FbankConfig(num_mel_bins=80)
 
@@ -98,47 +107,52 @@ def main(argv: list[str] | None = None) -> None:
         "fbank (80 bins)": lambda x, i: fbank(x),
         "default mix + fbank (data loader)": mix_then_fbank,
     }
-    speed: dict[str, list[float]] = {str(v): [] for v in voices}
-    speed.update({name: [] for name in effects})
-    speed["room simulation (one RIR)"] = []
+    wall: dict[str, list[float]] = {str(v): [] for v in voices}
+    wall.update({name: [] for name in effects})
+    cpu: dict[str, list[float]] = {name: [] for name in wall}
     per_sentence: dict[str, float] = {}
     base: list[np.ndarray] = []
+    rir_wall: list[float] = []
+    rir_cpu: list[float] = []
     for _ in range(args.repeats):
         for v in voices:
-            seconds, audio = _bench_voice(engines[v.engine], v, texts)
+            seconds, cpu_s, audio = _bench_voice(engines[v.engine], v, texts)
             audio_s = sum(len(a) for a in audio) / SAMPLE_RATE
-            speed[str(v)].append(audio_s / seconds)
+            wall[str(v)].append(audio_s / seconds)
+            cpu[str(v)].append(audio_s / cpu_s)
             per_sentence[str(v)] = audio_s / len(texts)
             if v.engine == "espeak-ng" and not base:
                 base = audio
         audio_s = sum(len(a) for a in base) / SAMPLE_RATE
         for name, fn in effects.items():
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), cpu_seconds()
             for i, x in enumerate(base):
                 fn(x, i)
-            speed[name].append(audio_s / (time.perf_counter() - start))
-        start = time.perf_counter()
-        rt60s = [
-            simulate_rir(np.random.default_rng([args.seed, 99, k]), aug, SAMPLE_RATE)[1]
-            for k in range(4)
-        ]
-        rir_seconds.append((time.perf_counter() - start) / len(rt60s))
+            wall[name].append(audio_s / (time.perf_counter() - start))
+            cpu[name].append(audio_s / (cpu_seconds() - cpu_start))
+        start, cpu_start = time.perf_counter(), cpu_seconds()
+        for k in range(4):
+            simulate_rir(np.random.default_rng([args.seed, 99, k]), aug, SAMPLE_RATE)
+        rir_wall.append((time.perf_counter() - start) / 4)
+        rir_cpu.append((cpu_seconds() - cpu_start) / 4)
     print(f"{len(texts)} sentences, {args.repeats} rounds, 1 thread")
-    print("| what | x real time (median) | spread (min-max) | s of audio per sentence |")
-    print("|---|---|---|---|")
-    for name, values in speed.items():
-        if name == "room simulation (one RIR)":
-            continue
-        med = statistics.median(values)
-        sec = per_sentence.get(name)
-        print(
-            f"| {name} | {med:.0f} | {min(values):.0f}-{max(values):.0f} | "
-            f"{f'{sec:.2f}' if sec is not None else '-'} |"
-        )
     print(
-        f"| room simulation, one RIR (RT60 {aug.rt60_s[0]}-{aug.rt60_s[1]} s) | "
-        f"{statistics.median(rir_seconds):.2f} s (median) | "
-        f"{min(rir_seconds):.2f}-{max(rir_seconds):.2f} s | - |"
+        "| what | x real time per CPU-second (median, min-max) | x real time, wall clock "
+        "(median, min-max) | s of audio per sentence |"
+    )
+    print("|---|---|---|---|")
+
+    def cell(values: list[float], fmt: str = ".0f") -> str:
+        med = statistics.median(values)
+        return f"{med:{fmt}} ({min(values):{fmt}}-{max(values):{fmt}})"
+
+    for name in wall:
+        sec = per_sentence.get(name)
+        per = f"{sec:.2f}" if sec is not None else "-"
+        print(f"| {name} | {cell(cpu[name])} | {cell(wall[name])} | {per} |")
+    print(
+        f"| room simulation, seconds per RIR (RT60 {aug.rt60_s[0]}-{aug.rt60_s[1]} s) | "
+        f"{cell(rir_cpu, '.2f')} | {cell(rir_wall, '.2f')} | - |"
     )
 
 
