@@ -8,7 +8,8 @@ Debian's English voices: ``kal_diphone`` (festvox-kallpc16k), ``ked_diphone``
 than it takes to speak a sentence, so :meth:`FestivalEngine.synthesize_many` speaks a whole batch
 in one ``festival --pipe`` process. Rate: ``Duration_Stretch`` = 1 / rate for diphone voices,
 HTS engine option ``-r`` for HTS voices. Pitch: the diphone voices' target f0 mean and range
-times 2^(semitones/12); the HTS voice keeps its own pitch (its engine has no pitch option here).
+times 2^(semitones/12) (their median f0 moves by about half to all of the shift asked); the HTS
+voice keeps its own pitch (its engine has no pitch option here).
 """
 
 from __future__ import annotations
