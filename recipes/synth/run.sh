@@ -62,13 +62,14 @@ eval_splits() {
   return 0
 }
 
-stage_1() {
+stage_1() {  # CMVN of the features training uses: the config's train.data.init_args.fbank
   local split manifests=("$corpus/train.jsonl")
   for split in $(eval_splits); do manifests+=("$corpus/$split.jsonl"); done
   asr-data validate "${manifests[@]}"
   asr-data info "$corpus/train.jsonl"
+  python "$repo/tools/yaml_get.py" "$config" --section train.data.init_args.fbank "$data_dir/fbank.yaml"
   [ -f "$data_dir/cmvn.json" ] || asr-data cmvn --manifest "$corpus/train.jsonl" \
-    --num-mel-bins "$(cfg features.num_mel_bins 80)" --out "$data_dir/cmvn.json"
+    --fbank-config "$data_dir/fbank.yaml" --out "$data_dir/cmvn.json"
 }
 
 stage_2() {
@@ -112,21 +113,26 @@ stage_5() {  # the config's decode: section holds asr-decode options (DecodeOpti
   if cmp -s "$options.new" "$options"; then rm "$options.new"; else mv "$options.new" "$options"; fi
   local greedy_words=()  # phoneme models spell words in phones: map them through the lexicon
   if [ "$(cfg tokenizer.kind)" = phoneme ]; then greedy_words=(--lexicon "$lexicon" --lm "$lm"); fi
-  local split inputs out
+  local split
   for split in $(eval_splits); do
     mkdir -p "$exp_dir/decode/$split"
-    inputs=("$model" "$corpus/$split.jsonl" "$options" "$lexicon" "$lm")
-    # An output older than one of its inputs is decoded afresh; a newer one is completed with
-    # --resume (an interrupted decode has written its first utterances; a whole one is skipped).
-    out=$exp_dir/decode/$split/greedy.jsonl
-    if stale "$out" "${inputs[@]}"; then rm -f "$out"; fi
-    asr-decode "$model" "$corpus/$split.jsonl" --config "$options" --search greedy \
-      "${greedy_words[@]}" --format jsonl -o "$out" --resume
-    out=$exp_dir/decode/$split/beam_lm.jsonl
-    if stale "$out" "${inputs[@]}"; then rm -f "$out"; fi
-    asr-decode "$model" "$corpus/$split.jsonl" --config "$options" --search beam \
-      --lexicon "$lexicon" --lm "$lm" --format jsonl -o "$out" --resume
+    decode "$split" greedy --search greedy "${greedy_words[@]}"
+    decode "$split" beam_lm --search beam --lexicon "$lexicon" --lm "$lm"
   done
+}
+
+decode() {  # decode SPLIT NAME ASR-DECODE-OPTIONS...: stage 5's asr-decode of one split
+  local split=$1 name=$2; shift 2
+  local manifest=$corpus/$split.jsonl out=$exp_dir/decode/$split/$name.jsonl
+  # Older than one of its inputs: decoded afresh. Otherwise one line per utterance means
+  # whole; fewer (an interrupted run, or an utterance that failed) are completed by --resume.
+  if stale "$out" "$model" "$manifest" "$options" "$lexicon" "$lm"; then
+    rm -f "$out"
+  elif [ "$(grep -c . "$out")" = "$(grep -c . "$manifest")" ]; then
+    log 5 "$out is up to date"
+    return
+  fi
+  asr-decode "$model" "$manifest" --config "$options" "$@" --format jsonl -o "$out" --resume
 }
 
 stage_6() {  # scores hypotheses newer than their summary; RESULTS.md is rewritten every time
