@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Synthetic-speech recipe: espeak-ng corpus -> manifests + CMVN -> tokenizer -> n-gram LM + lexicon
-# -> train (asr-train) -> decode (asr-decode, greedy and beam+LM) -> score (asr-score) -> RESULTS.md.
+# Synthetic-speech recipe: espeak-ng + flite + festival corpus -> manifests + CMVN -> tokenizer ->
+# n-gram LM + lexicon -> train (asr-train) -> decode (asr-decode, greedy and beam+LM) -> score
+# (asr-score) -> RESULTS.md.
 #
 # Usage: ./run.sh [--config conf/demo.yaml] [--stage N] [--stop-stage N] [--data-dir DIR] [--exp-dir DIR]
 # Every stage can be rerun: stages 0-3 skip work whose output exists (delete it to redo), stage 4
@@ -37,8 +38,20 @@ stage_0() {  # the corpus section of the config holds asr.data.synth.SynthConfig
   asr-synth-corpus --out-dir "$corpus" --config "$data_dir/synth.yaml"
 }
 
+# Evaluation splits: dev, test, test_unseen (a held-out voice), test_unseen_engine (a held-out
+# engine family); a split the corpus left empty (its engine not installed) is skipped.
+eval_splits() {
+  local split
+  for split in dev test test_unseen test_unseen_engine; do
+    [ -s "$corpus/$split.jsonl" ] && printf '%s ' "$split"
+  done
+  return 0
+}
+
 stage_1() {  # CMVN of the features training uses: the config's train.data.init_args.fbank
-  asr-data validate "$corpus"/{train,dev,test,test_unseen}.jsonl
+  local split manifests=("$corpus/train.jsonl")
+  for split in $(eval_splits); do manifests+=("$corpus/$split.jsonl"); done
+  asr-data validate "${manifests[@]}"
   asr-data info "$corpus/train.jsonl"
   python "$repo/tools/yaml_get.py" "$config" --section train.data.init_args.fbank "$data_dir/fbank.yaml"
   [ -f "$data_dir/cmvn.json" ] || asr-data cmvn --manifest "$corpus/train.jsonl" \
@@ -70,8 +83,6 @@ stage_4() {  # rerunning resumes from $exp_dir/checkpoints/last.ckpt
     --data.feature_cache_dir "$data_dir/fbank_cache"  # computed in epoch 1, read back after
 }
 
-splits="dev test test_unseen"
-
 stage_5() {  # the config's decode: section holds asr-decode options (DecodeOptions field names)
   local model=$exp_dir/model.safetensors lexicon=$data_dir/lm/lexicon.txt lm=$data_dir/lm/lm.arpa
   local options=$exp_dir/decode.yaml
@@ -79,7 +90,7 @@ stage_5() {  # the config's decode: section holds asr-decode options (DecodeOpti
   local greedy_words=()  # phoneme models spell words in phones: map them through the lexicon
   if [ "$(cfg tokenizer.kind)" = phoneme ]; then greedy_words=(--lexicon "$lexicon" --lm "$lm"); fi
   local split out
-  for split in $splits; do
+  for split in $(eval_splits); do
     out=$exp_dir/decode/$split
     decode "$out/greedy.jsonl" "$model" "$corpus/$split.jsonl" --config "$options" \
       --search greedy "${greedy_words[@]}"
@@ -89,7 +100,8 @@ stage_5() {  # the config's decode: section holds asr-decode options (DecodeOpti
 }
 
 stage_6() {  # scores hypotheses newer than their summary; RESULTS.md is rewritten every time
-  local split search
+  local split search splits
+  splits=$(eval_splits)
   for split in $splits; do
     for search in greedy beam_lm; do
       score "$exp_dir/score/$split/$search" "$corpus/$split.jsonl" \
@@ -101,10 +113,10 @@ stage_6() {  # scores hypotheses newer than their summary; RESULTS.md is rewritt
   cat "$exp_dir/RESULTS.md"
 }
 
-run_stage 0 "synthesise the corpus with espeak-ng"
+run_stage 0 "synthesise the corpus (espeak-ng, flite, festival)"
 run_stage 1 "validate manifests, global CMVN statistics"
 run_stage 2 "train the tokenizer"
 run_stage 3 "n-gram LM and lexicon from text disjoint from dev/test"
 run_stage 4 "train the model"
-run_stage 5 "decode dev/test/test_unseen (greedy and beam+LM)"
+run_stage 5 "decode dev/test/test_unseen/test_unseen_engine (greedy and beam+LM)"
 run_stage 6 "score and write RESULTS.md"
