@@ -3,6 +3,9 @@
 Lightning's ``strategy="ddp"`` re-launches this same script for rank 1, as it would under
 torchrun or SLURM. Each rank writes the utterance ids it trained on and whether the gradients
 after all-reduce agreed across ranks; rank 0 also writes the final weights.
+
+    python ddp_worker.py OUT_DIR [SHARES]   # SHARES: utterances per rank of each global batch of
+                                            # 4, e.g. "3,1" (default "2,2")
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ class Record(L.Callback):
             self.grads_agree.append(all(torch.allclose(both[0], x, atol=1e-7) for x in both))
 
 
-def main(out: Path) -> None:
+def main(out: Path, shares: list[int]) -> None:
     L.seed_everything(0, verbose=False)
     rec = Record()
     trainer = L.Trainer(
@@ -66,7 +69,7 @@ def main(out: Path) -> None:
         callbacks=[rec],
     )
     module = make_module()
-    trainer.fit(module, datamodule=SyntheticDataModule(n_train=16, batch_size=2))
+    trainer.fit(module, datamodule=SyntheticDataModule(n_train=16, shares=shares))
     rank = trainer.global_rank
     (out / f"rank{rank}.json").write_text(json.dumps({"ids": rec.ids, "agree": rec.grads_agree}))
     if rank == 0:
@@ -74,4 +77,4 @@ def main(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    main(Path(sys.argv[1]), [int(n) for n in (sys.argv[2:] or ["2,2"])[0].split(",")])

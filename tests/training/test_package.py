@@ -14,7 +14,7 @@ from asr.averaging import average_checkpoints, average_state_dicts
 from asr.data.tokenizer import train_tokenizer
 from asr.features import FbankConfig, GlobalCMVN, fbank_features
 from asr.models import CTCModel, EncoderConfig, LSTMConfig, TransformerConfig
-from asr.package import load_package, save_package
+from asr.package import load_package, package_from_checkpoints, save_package
 
 
 def _tiny(kind: str) -> EncoderConfig:
@@ -64,18 +64,10 @@ def test_packages_with_the_pre_split_flat_config_still_load(tmp_path: Path, kind
     tok = train_tokenizer("char", ["hello world"], None)
     cfg = _tiny(kind)
     model = CTCModel(cfg, tok.vocab_size).eval()
-    section = cfg.to_dict().pop(cfg.encoder_type)
-    flat = {k: v for k, v in cfg.to_dict().items() if k != cfg.encoder_type}
-    if kind == "lstm":  # every old dict had both types' keys; the unused ones were defaults
-        flat.update(lstm_hidden=section["hidden_size"], lstm_layers=section["n_layers"])
-        flat.update(n_layers=6, n_heads=4, d_ff=1024, attention="linear", feature_map="elu")
-        flat.update(positional="sinusoidal", conv_pos_kernel=31, attention_dropout=0.0)
-    else:
-        flat.update(section, lstm_hidden=320, lstm_layers=3)
     path = save_package(tmp_path / "m.safetensors", model, cfg, tok, FbankConfig(20), None)
     with safe_open(str(path), framework="pt") as f:
         meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-    meta["model_config"] = json.dumps({"encoder": flat, "vocab_size": tok.vocab_size})
+    meta["model_config"] = json.dumps({"encoder": _flat(cfg), "vocab_size": tok.vocab_size})
     old = tmp_path / "old.safetensors"
     save_file(tensors, str(old), metadata=meta)
 
@@ -85,6 +77,43 @@ def test_packages_with_the_pre_split_flat_config_still_load(tmp_path: Path, kind
     with torch.no_grad():
         ref = model(x, n)
     assert torch.equal(pkg.log_probs(x, n)[0], ref[0])
+
+
+def _flat(cfg: EncoderConfig) -> dict:
+    """``cfg`` in the flat layout of checkpoints and packages written before the sections."""
+    section = cfg.to_dict().pop(cfg.encoder_type)
+    flat = {k: v for k, v in cfg.to_dict().items() if k != cfg.encoder_type}
+    if cfg.encoder_type == "lstm":  # every old dict had both types' keys, the unused at defaults
+        flat.update(lstm_hidden=section["hidden_size"], lstm_layers=section["n_layers"])
+        flat.update(n_layers=6, n_heads=4, d_ff=1024, attention="linear", feature_map="elu")
+        flat.update(positional="sinusoidal", conv_pos_kernel=31, attention_dropout=0.0)
+    else:
+        flat.update(section, lstm_hidden=320, lstm_layers=3)
+    return flat
+
+
+def test_checkpoints_with_the_pre_split_flat_config_still_load(tmp_path: Path) -> None:
+    """A Lightning checkpoint written before the sections: packaged, and rebuilt as a module."""
+    from asr.lightning import CTCLightningModule
+
+    torch.manual_seed(0)
+    tok = train_tokenizer("char", ["hello world"], None)
+    cfg = _tiny("lstm")
+    module = CTCLightningModule(encoder=cfg, tokenizer=tok)
+    hparams = {**dict(module.hparams), "encoder": _flat(cfg)}
+    state = {f"model.{k}": v for k, v in module.model.state_dict().items()}
+    ckpt = {"state_dict": state, "hyper_parameters": hparams, "tokenizer": tok.to_dict()}
+    torch.save({**ckpt, "global_step": 7, "epoch": 1}, tmp_path / "old.ckpt")
+
+    pkg = load_package(
+        package_from_checkpoints(tmp_path / "m.safetensors", [tmp_path / "old.ckpt"], None, None)
+    )
+    assert pkg.model.config == cfg and pkg.metadata["global_step"] == 7
+    x, n = torch.randn(1, 40, 20), torch.tensor([40])
+    with torch.no_grad():
+        assert torch.equal(pkg.log_probs(x, n)[0], module.model.eval()(x, n)[0])
+    rebuilt = CTCLightningModule(**{**hparams, "tokenizer": tok})
+    assert rebuilt.encoder_config == cfg
 
 
 def test_load_package_rejects_other_files(tmp_path: Path) -> None:
