@@ -51,11 +51,12 @@ stage_0() {  # the corpus section of the config holds asr.data.synth.SynthConfig
   asr-synth-corpus --out-dir "$corpus" --config "$data_dir/synth.yaml"
 }
 
-stage_1() {
+stage_1() {  # CMVN of the features training uses: the config's train.data.init_args.fbank
   asr-data validate "$corpus"/{train,dev,test,test_unseen}.jsonl
   asr-data info "$corpus/train.jsonl"
+  python "$repo/tools/yaml_get.py" "$config" --section train.data.init_args.fbank "$data_dir/fbank.yaml"
   [ -f "$data_dir/cmvn.json" ] || asr-data cmvn --manifest "$corpus/train.jsonl" \
-    --num-mel-bins "$(cfg features.num_mel_bins 80)" --out "$data_dir/cmvn.json"
+    --fbank-config "$data_dir/fbank.yaml" --out "$data_dir/cmvn.json"
 }
 
 stage_2() {

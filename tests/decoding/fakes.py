@@ -1,4 +1,4 @@
-"""In-test stand-ins for the tokenizer and model package (their helpers build the real ones)."""
+"""In-test stand-ins for the tokenizer and model package, so decoding tests need no trained model."""
 
 from __future__ import annotations
 
