@@ -110,6 +110,32 @@ def _decode(model: str, inputs: list[str], given: dict) -> tuple[dict[str, str],
     return hyps, stats
 
 
+def _in_subprocess(model: str, inputs: list[str], given: dict) -> dict:
+    """Decode in a fresh process, so its peak RSS is this decode's alone."""
+    cfg = {"model": model, "inputs": inputs, "given": given}
+    proc = subprocess.run(
+        [sys.executable, __file__, "--_worker", json.dumps(cfg)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        return {"error": f"exit {proc.returncode}: {tail}"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _worker(cfg: dict) -> dict:
+    start = time.perf_counter()
+    hyps, stats = _decode(cfg["model"], cfg["inputs"], cfg["given"])
+    return {
+        "hyps": hyps,
+        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "wall_s": time.perf_counter() - start,
+        "audio_s": stats.audio_seconds,
+    }
+
+
 def accuracy(args: argparse.Namespace, given: dict) -> list[str]:
     recordings = build_recordings(
         args.manifests, Path(args.work_dir), args.pause, args.group_seconds
@@ -117,7 +143,6 @@ def accuracy(args: argparse.Namespace, given: dict) -> list[str]:
     audio_s = sum(sf.info(str(p)).duration for p, _, _ in recordings)
     print(f"{len(recordings)} recording(s), {audio_s / 60:.1f} min in all", file=sys.stderr)
     refs = {p.stem: Transcript(p.stem, text) for p, text, _ in recordings}
-    rows = []
     cache = Path(args.work_dir) / "one_by_one.json"  # reused while model, inputs, options stay
     key = {
         "model": [str(args.model), Path(args.model).stat().st_mtime_ns],
@@ -125,48 +150,43 @@ def accuracy(args: argparse.Namespace, given: dict) -> list[str]:
         "given": given,
     }
     previous = json.loads(cache.read_text()) if cache.is_file() else {}
-    if previous.get("key") == key:
-        by_one, stats = previous["hyps"], DecodeStats(**previous["stats"])
-    else:
-        by_one, stats = _decode(args.model, args.manifests, given)
-        stats_d = {k: getattr(stats, k) for k in ("audio_seconds", "elapsed_seconds", "failed")}
-        cache.write_text(json.dumps({"key": key, "hyps": by_one, "stats": stats_d}))
+    if previous.get("key") != key:
+        previous = {"key": key, **_in_subprocess(args.model, args.manifests, given)}
+        if "error" in previous:
+            raise SystemExit(f"eval_long_form: one-by-one decoding failed: {previous['error']}")
+        cache.write_text(json.dumps(previous))
+    by_one = previous["hyps"]
     one_hyps = {
         p.stem: Transcript(p.stem, " ".join(by_one[i] for i in ids if by_one[i]))
         for p, _, ids in recordings
     }
-    rows.append(("sentences one by one", score(refs, one_hyps), stats))
+    rows = [("sentences one by one", score(refs, one_hyps), previous)]
     for mode in args.modes:
-        long_hyps, stats = _decode(
-            args.model, [str(p) for p, _, _ in recordings], {**given, "long_audio": mode}
-        )
-        hyps = {k: Transcript(k, v) for k, v in long_hyps.items()}
-        rows.append((f"long form, {mode}", score(refs, hyps), stats))
+        inputs = [str(p) for p, _, _ in recordings]
+        run = _in_subprocess(args.model, inputs, {**given, "long_audio": mode})
+        hyps = {k: Transcript(k, v) for k, v in run.get("hyps", {}).items()}
+        rows.append((f"long form, {mode}", score(refs, hyps) if hyps else None, run))
+        print(f"{mode}: done", file=sys.stderr)
     base = rows[0][1].words.rate
     lines = [
-        "| decoding | WER % | CER % | relative to one by one | wall s | RTF |",
-        "|---|---|---|---|---|---|",
+        "| decoding | WER % | CER % | relative to one by one | peak RSS MB | wall s | RTF |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for name, res, st in rows:
+    for name, res, run in rows:
+        if res is None:
+            lines.append(f"| {name} | failed: {run.get('error')} | | | | | |")
+            continue
         rel = f"{100 * (res.words.rate / base - 1):+.1f}%" if base else "-"
         lines.append(
             f"| {name} | {100 * res.words.rate:.2f} | {100 * res.chars.rate:.2f} | {rel} | "
-            f"{st.elapsed_seconds:.1f} | {st.rtf:.4f} |"
+            f"{run['peak_mb']:.0f} | {run['wall_s']:.0f} | {run['wall_s'] / run['audio_s']:.4f} |"
         )
+    n_sentences = sum(len(i) for _, _, i in recordings)
     lines.append(
-        f"\n{len(recordings)} recording(s) of {audio_s / 60:.1f} min in all, {sum(len(i) for _, _, i in recordings)} sentences, {args.pause:g} s pauses."
+        f"\n{len(recordings)} recording(s) of {audio_s / 60:.1f} min in all, {n_sentences} "
+        f"sentences, {args.pause:g} s pauses."
     )
     return lines
-
-
-def _worker(cfg: dict) -> dict:
-    start = time.perf_counter()
-    _, stats = _decode(cfg["model"], [cfg["audio"]], cfg["given"])
-    return {
-        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "wall_s": time.perf_counter() - start,
-        "audio_s": stats.audio_seconds,
-    }
 
 
 def memory(args: argparse.Namespace, given: dict) -> list[str]:
@@ -175,28 +195,23 @@ def memory(args: argparse.Namespace, given: dict) -> list[str]:
         work = Path(args.work_dir) / f"memory_{minutes:g}min"
         ((path, _, _),) = build_recordings(args.manifests, work, args.pause, total_s=minutes * 60)
         for mode in args.modes:
-            cfg = {"model": args.model, "audio": str(path), "given": {**given, "long_audio": mode}}
-            proc = subprocess.run(
-                [sys.executable, __file__, "--_worker", json.dumps(cfg)],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if proc.returncode != 0:
+            r = _in_subprocess(args.model, [str(path)], {**given, "long_audio": mode})
+            if "error" in r:
+                lines.append(f"| {minutes:g} min | {mode} | failed: {r['error']} | | |")
+            else:
                 lines.append(
-                    f"| {minutes:g} min | {mode} | failed: {proc.stderr.strip().splitlines()[-1:]} | | |"
+                    f"| {r['audio_s'] / 60:.0f} min | {mode} | {r['peak_mb']:.0f} | "
+                    f"{r['wall_s']:.0f} | {r['wall_s'] / r['audio_s']:.4f} |"
                 )
-                continue
-            r = json.loads(proc.stdout.strip().splitlines()[-1])
-            lines.append(
-                f"| {r['audio_s'] / 60:.0f} min | {mode} | {r['peak_mb']:.0f} | {r['wall_s']:.0f} | "
-                f"{r['wall_s'] / r['audio_s']:.4f} |"
-            )
             print(lines[-1], file=sys.stderr)
     return lines
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--_worker"]:  # one decode in this fresh process (see _in_subprocess)
+        print(json.dumps(_worker(json.loads(argv[1]))))
+        return 0
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("model")
     p.add_argument("--manifests", nargs="+", required=True, help="held-out JSONL manifests")
@@ -217,18 +232,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--memory-minutes", type=float, nargs="+", help="measure peak RSS instead")
     p.add_argument("--work-dir", default="scratch/long_form", help="where the recordings go")
-    p.add_argument("--_worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if args._worker:
-        print(json.dumps(_worker(json.loads(args._worker))))
-        return 0
     given = {}
     for item in args.set:
         name, _, value = item.partition("=")
         given[name] = yaml.safe_load(value)
     start = time.perf_counter()
     lines = memory(args, given) if args.memory_minutes else accuracy(args, given)
-    cmd = "python tools/eval_long_form.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    cmd = "python tools/eval_long_form.py " + " ".join(argv)
     print(f"- command: `{cmd}`")
     print(
         f"- machine: {machine_description()}; load average {os.getloadavg()[0]:.1f} at the end; {time.perf_counter() - start:.0f} s in all"

@@ -27,7 +27,7 @@ import torch
 from jsonargparse import ActionConfigFile, ActionYesNo, ArgumentParser
 from tqdm import tqdm
 
-from asr.bundle import read_bundle
+from asr.bundle import DecodingBundle, read_bundle
 from asr.decode import BeamSearchConfig
 from asr.inference.transcriber import (
     DecodeOptions,
@@ -103,6 +103,18 @@ def given_options(parser: ArgumentParser, argv: Sequence[str] | None) -> dict[st
     return {name: given[name] for name in names if name in given}
 
 
+def _describe(options: DecodeOptions, bundle: DecodingBundle, given: dict[str, Any]) -> str:
+    """One line: the search that will run and what of it comes from the package's bundle."""
+    from_bundle = [m for m in ("lexicon", "lm") if bundle.has(m) and m not in given]
+    text = f"{options.search} search"
+    if options.search == "beam":
+        b = options.beam
+        text += f" (beam {b.beam_size}, lm_weight {b.lm_weight:g}, word_score {b.word_score:g})"
+    if from_bundle:
+        text += " with the package's " + " and ".join(from_bundle)
+    return text + " (--units for the model's own units)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``asr-decode``; exit status 1 if any input failed."""
     parser = build_parser()
@@ -117,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"asr-decode: error: {e}", file=sys.stderr)
         return 2
     if bundle is not None and not args.no_progress:
-        print(f"asr-decode: the package's decoding bundle: {bundle.describe()}", file=sys.stderr)
+        print(f"asr-decode: {_describe(options, bundle, given)}", file=sys.stderr)
     fmt = args.format or format_for_path(args.output)
     if options.device.startswith("cuda") and not torch.cuda.is_available():
         print("asr-decode: error: --device cuda but no CUDA device is visible", file=sys.stderr)

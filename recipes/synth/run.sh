@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Synthetic-speech recipe: espeak-ng corpus -> manifests + CMVN -> tokenizer -> n-gram LM + lexicon
-# -> train (asr-train) -> decode (asr-decode, greedy and beam+LM) -> score (asr-score) -> RESULTS.md.
+# -> train (asr-train) -> decoding bundle in the package (asr-bundle) -> decode (asr-decode, greedy
+# and beam+LM) -> score (asr-score) -> RESULTS.md.
 #
 # Usage: ./run.sh [--config conf/demo.yaml] [--stage N] [--stop-stage N] [--data-dir DIR] [--exp-dir DIR]
 # Every stage can be rerun: stages 0-3 skip work whose output exists (delete it to redo), stage 4
-# resumes training from its last checkpoint, stages 5-6 redo only outputs older than their inputs.
+# resumes training from its last checkpoint, stage 5 rewrites the package only when its bundle
+# changes, stages 6-7 redo only outputs older than their inputs.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 config=conf/demo.yaml
 stage=0
-stop_stage=6
+stop_stage=7
 data_dir=
 exp_dir=
 while [ $# -gt 0 ]; do
@@ -20,7 +22,7 @@ while [ $# -gt 0 ]; do
     --stop-stage) stop_stage=$2; shift 2 ;;
     --data-dir) data_dir=$2; shift 2 ;;
     --exp-dir) exp_dir=$2; shift 2 ;;
-    -h|--help) sed -n 2,7p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,9p "$0"; exit 0 ;;
     *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -93,37 +95,51 @@ stale() {  # stale OUT IN...: OUT is missing or older than one of its inputs
   return 1
 }
 
-stage_5() {  # the config's decode: section holds asr-decode options (DecodeOptions field names)
+stage_5() {  # lexicon, LM and the decode: section go into the package: `asr-decode MODEL audio` gives words
   local model=$exp_dir/model.safetensors lexicon=$data_dir/lm/lexicon.txt lm=$data_dir/lm/lm.arpa
-  local options=$exp_dir/decode.yaml  # replaced only when the section changes (see stale)
+  local options=$exp_dir/decode.yaml  # replaced only when the section changes
   python "$repo/tools/yaml_get.py" "$config" --section decode "$options.new" 2>/dev/null \
     || echo "{}" > "$options.new"
   if cmp -s "$options.new" "$options"; then rm "$options.new"; else mv "$options.new" "$options"; fi
-  local greedy_words=()  # phoneme models spell words in phones: map them through the lexicon
-  if [ "$(cfg tokenizer.kind)" = phoneme ]; then greedy_words=(--lexicon "$lexicon" --lm "$lm"); fi
+  local tuning=()
+  if [ "$(cfg tune.enabled false)" = true ]; then  # pick lm_weight x word_score on dev first
+    # shellcheck disable=SC2046  # the grids are space-separated lists
+    python "$repo/tools/tune_decoding.py" "$model" "$corpus/dev.jsonl" --lexicon "$lexicon" --lm "$lm" \
+      --config "$options" --lm-weights $(cfg tune.lm_weights) --word-scores $(cfg tune.word_scores) \
+      --out "$exp_dir/tune.json" --reuse
+    tuning=(--tuning "$exp_dir/tune.json")
+  fi
+  python -m asr.bundle add "$model" --lexicon "$lexicon" --lm "$lm" --options "$options" "${tuning[@]}"
+}
+
+stage_6() {  # beam_lm is `asr-decode MODEL` as a user runs it (the bundle's search); greedy for comparison
+  local model=$exp_dir/model.safetensors
+  local greedy_words=(--lexicon none --lm none)  # phoneme models spell words in phones:
+  if [ "$(cfg tokenizer.kind)" = phoneme ]; then greedy_words=(); fi  # the bundle's lexicon maps them
   local split
   for split in $splits; do
     mkdir -p "$exp_dir/decode/$split"
     decode "$split" greedy --search greedy "${greedy_words[@]}"
-    decode "$split" beam_lm --search beam --lexicon "$lexicon" --lm "$lm"
+    decode "$split" beam_lm
   done
 }
 
-decode() {  # decode SPLIT NAME ASR-DECODE-OPTIONS...: stage 5's asr-decode of one split
+decode() {  # decode SPLIT NAME ASR-DECODE-OPTIONS...: stage 6's asr-decode of one split
   local split=$1 name=$2; shift 2
   local manifest=$corpus/$split.jsonl out=$exp_dir/decode/$split/$name.jsonl
-  # Older than one of its inputs: decoded afresh. Otherwise one line per utterance means
-  # whole; fewer (an interrupted run, or an utterance that failed) are completed by --resume.
-  if stale "$out" "$model" "$manifest" "$options" "$lexicon" "$lm"; then
+  # Older than the package (weights or bundle) or the manifest: decoded afresh. Otherwise one
+  # line per utterance means whole; fewer (an interrupted run, or an utterance that failed)
+  # are completed by --resume.
+  if stale "$out" "$model" "$manifest"; then
     rm -f "$out"
   elif [ "$(grep -c . "$out")" = "$(grep -c . "$manifest")" ]; then
-    log 5 "$out is up to date"
+    log 6 "$out is up to date"
     return
   fi
-  asr-decode "$model" "$manifest" --config "$options" "$@" --format jsonl -o "$out" --resume
+  asr-decode "$model" "$manifest" "$@" --format jsonl -o "$out" --resume
 }
 
-stage_6() {  # scores hypotheses newer than their summary; RESULTS.md is rewritten every time
+stage_7() {  # scores hypotheses newer than their summary; RESULTS.md is rewritten every time
   local split search hyp score
   for split in $splits; do
     for search in greedy beam_lm; do
@@ -142,5 +158,6 @@ run_stage 1 "validate manifests, global CMVN statistics"
 run_stage 2 "train the tokenizer"
 run_stage 3 "n-gram LM and lexicon from text disjoint from dev/test"
 run_stage 4 "train the model"
-run_stage 5 "decode dev/test/test_unseen (greedy and beam+LM)"
-run_stage 6 "score and write RESULTS.md"
+run_stage 5 "decoding bundle: lexicon, LM and decoding options into the package"
+run_stage 6 "decode dev/test/test_unseen (greedy and beam+LM)"
+run_stage 7 "score and write RESULTS.md"

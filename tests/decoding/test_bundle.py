@@ -18,13 +18,11 @@ import asr.inference.cli
 import asr.inference.transcriber
 from asr.bundle import BundleError, read_bundle, write_bundle
 from asr.bundle import main as bundle_main
-from asr.data.tokenizer import train_tokenizer
-from asr.features import FbankConfig
 from asr.inference import DecodeOptions, options_for_model, transcribe
 from asr.inference.cli import main as decode_main
-from asr.lm import main as lm_main
-from asr.models.ctc import CTCModel, encoder_preset
-from asr.package import load_package, save_package
+from asr.package import load_package
+
+from .packages import tiny_package_with_lm
 
 WORDS = ["hello", "world", "the", "cat", "sat", "on", "mat"]
 TUNED = {"lm_weight": 3.5, "word_score": 1.25, "beam_size": 12}
@@ -38,26 +36,7 @@ def private_cache(tmp_path, monkeypatch):
 @pytest.fixture
 def plain(tmp_path, rng):
     """A tiny char model package without a bundle, plus an LM and a lexicon for it."""
-    corpus = [" ".join(rng.choices(WORDS, k=rng.randint(1, 5))) for _ in range(40)]
-    tok = train_tokenizer("char", corpus)
-    cfg = encoder_preset("tiny")
-    model = tmp_path / "plain.safetensors"
-    save_package(model, CTCModel(cfg, tok.vocab_size), cfg, tok, FbankConfig(), None, {"e": 1})
-    tok.save(tmp_path / "tok.json")
-    (tmp_path / "text.txt").write_text("\n".join(corpus) + "\n")
-    assert (
-        lm_main(["arpa", "--text", str(tmp_path / "text.txt"), "--out", str(tmp_path / "lm.arpa")])
-        == 0
-    )
-    lex = [
-        "lexicon",
-        "--tokenizer",
-        str(tmp_path / "tok.json"),
-        "--words",
-        str(tmp_path / "words.txt"),
-    ]
-    assert lm_main([*lex, "--out", str(tmp_path / "lexicon.txt")]) == 0
-    return model
+    return tiny_package_with_lm(tmp_path, rng, WORDS)
 
 
 @pytest.fixture
