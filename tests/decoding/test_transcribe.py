@@ -150,8 +150,12 @@ def test_long_audio_chunked_memory_bounded(tmp_path, package):
     assert len(r.words) > seconds  # fake model repeats its text throughout
 
 
-def test_chunk_stitching_reproduces_whole_decoding(tmp_path, np_rng):
+@pytest.mark.parametrize("edge_loss", [0, 2])
+def test_chunk_stitching_reproduces_whole_decoding(tmp_path, np_rng, edge_loss):
+    """Also when the model drops frames at the end of each input (valid convolutions): the
+    stitched output must not drift by them chunk after chunk."""
     pkg = FrameLocalPackage(CharTokenizer())
+    pkg.edge_loss = edge_loss
     rng = np_rng
     # piecewise-constant "audio" whose 10 ms frame means are token ids (0 = blank)
     n_frames = int(rng.integers(3000, 5000))
