@@ -1,9 +1,9 @@
 """Side-by-side table of several recipe runs (e.g. linear vs softmax vs Bi-LSTM encoders).
 
 Reads what each run wrote: ``EXP/score/<split>/<search>/summary.json``, ``EXP/timing.tsv``
-(stage 4 = training wall time), the model package's config and the training log
-``EXP/csv/metrics.csv`` (best validation error rate), so the table can be remade from the
-experiment folders at any time.
+(the stage "train the model": stage 4 of recipes/synth, 3 of recipes/wsj), the model package's
+config and the training log ``EXP/csv/metrics.csv`` (best validation error rate), so the table
+can be remade from the experiment folders at any time.
 
     python tools/compare_runs.py recipes/synth/exp/demo recipes/synth/exp/demo_softmax \\
         recipes/synth/exp/demo_bilstm --splits test test_unseen --searches beam_lm greedy
@@ -46,9 +46,21 @@ def best_validation(exp: Path) -> str:
     return f"{name} {min(values):.4f}" if values else "?"
 
 
+TRAINING_STAGE = "train the model"  # its description in every recipe's run.sh
+
+
+def training_seconds(exp: Path) -> int | None:
+    """Wall time of the run's training stage; stage 4 when no stage has that description."""
+    timings = _timings(exp)
+    by_name = [sec for _, what, sec in timings if what == TRAINING_STAGE]
+    if by_name:
+        return by_name[0]
+    return {stage: sec for stage, _, sec in timings}.get("4")
+
+
 def row(exp: Path, splits: list[str], searches: list[str]) -> list[str]:
     info = _model_info(exp / "model.safetensors")
-    train_s = {stage: sec for stage, _, sec in _timings(exp)}.get("4")
+    train_s = training_seconds(exp)
     cells = [exp.name, encoder_name(info), f"{info.get('parameters', 0) / 1e6:.2f}M"]
     cells.append(f"{train_s / 60:.1f}" if train_s is not None else "?")
     cells.append(best_validation(exp))

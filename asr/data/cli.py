@@ -1,6 +1,7 @@
 """``asr-data``: manifest checks, Kaldi import/export, CMVN and tokenizer preparation.
 
-Subcommands: ``validate``, ``info``, ``from-kaldi``, ``to-kaldi``, ``cmvn``, ``tokenizer``.
+Subcommands: ``validate``, ``info``, ``from-kaldi``, ``to-kaldi``, ``cmvn``, ``tokenizer``,
+``augment``, ``wsj`` (WSJ from the LDC discs, :mod:`asr.data.wsj`).
 """
 
 from __future__ import annotations
@@ -102,6 +103,20 @@ def _tokenizer(args: argparse.Namespace) -> int:
     return 0
 
 
+def _augment(args: argparse.Namespace) -> int:
+    import yaml
+
+    from asr.data.augment import AugmentConfig, augment_manifest
+
+    cfg = AugmentConfig.from_any(yaml.safe_load(Path(args.config).read_text()) or {})
+    assert cfg is not None
+    out = augment_manifest(
+        args.manifest, args.out, cfg, seed=(args.seed,), jobs=args.jobs, audio_dir=args.audio_dir
+    )
+    print(f"wrote {out} (audio: {cfg})", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="asr-data", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -151,6 +166,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--oov", default="spell", choices=["spell", "skip", "error"])
     s.add_argument("--out", required=True)
     s.set_defaults(func=_tokenizer)
+
+    s = sub.add_parser(
+        "augment", help="augmented copy of a manifest's audio (reverb, noise, telephone, gain)"
+    )
+    s.add_argument("--manifest", required=True)
+    s.add_argument("--config", required=True, help="YAML mapping of asr.data.augment.AugmentConfig")
+    s.add_argument("--out", required=True, help="the new manifest")
+    s.add_argument("--audio-dir", help="where the audio goes (default: audio/<out name> beside it)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--jobs", type=int, default=2, help="worker processes (output does not change)")
+    s.set_defaults(func=_augment)
+
+    from asr.data.wsj import add_wsj_parser
+
+    add_wsj_parser(sub)
     return p
 
 

@@ -28,6 +28,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from asr.audio import load_audio
+from asr.data.augment import AugmentConfig, WaveformAugmenter
 from asr.data.manifest import Utterance, read_manifest
 from asr.data.resume import ResumableDataModule
 from asr.data.sampler import DurationBucketSampler
@@ -49,13 +50,15 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class FeaturePipeline:
-    """audio -> (speed perturbation) -> fbank -> CMVN -> (SpecAugment) for one utterance."""
+    """audio -> (waveform augmentation) -> (speed perturbation) -> fbank -> CMVN ->
+    (SpecAugment) for one utterance. Augmented audio is never cached."""
 
     fbank: FbankConfig
     cmvn: GlobalCMVN | None = None
     spec_augment: SpecAugment | None = None
     speed_factors: tuple[float, ...] = ()
     cache_dir: str | None = None
+    augment: WaveformAugmenter | None = None
 
     def __post_init__(self) -> None:
         self._cache = FeatureCache(self.cache_dir, self.fbank) if self.cache_dir else None
@@ -64,13 +67,15 @@ class FeaturePipeline:
         factor = random.choice(self.speed_factors) if self.speed_factors else 1.0
         feats = None
         key = f"{utt.id}\t{utt.audio}\t{utt.offset}\t{utt.duration}"
-        if self._cache is not None and factor == 1.0:
+        cached = self._cache is not None and factor == 1.0 and self.augment is None
+        if cached:
             feats = self._cache.get(key)
         if feats is None:
             audio = load_audio(utt.audio, self.fbank.sample_rate, utt.offset or 0.0, utt.duration)
-            wav = speed_perturb(audio.waveform, factor, audio.sample_rate)
+            wav = audio.waveform if self.augment is None else self.augment(audio.waveform)
+            wav = speed_perturb(wav, factor, audio.sample_rate)
             feats = fbank_features(wav, audio.sample_rate, self.fbank)
-            if self._cache is not None and factor == 1.0:
+            if cached:
                 self._cache.put(key, feats)
         if self.cmvn is not None:
             feats = self.cmvn(feats)
@@ -156,6 +161,8 @@ class ASRDataModule(ResumableDataModule):
     :param spec_augment: SpecAugment settings for training (None: off; ``{}``: defaults).
     :param speed_perturb: training speed factors drawn per utterance, e.g. ``[0.9, 1.0, 1.1]``
         (default off). Batches of perturbed audio can be up to 1/min(factor) longer.
+    :param augment: :class:`~asr.data.augment.AugmentConfig` (or its fields) applied to the
+        training audio as it is read (None: off; the synthetic corpus can bake it in instead).
     :param max_batch_seconds: audio seconds per batch (per device).
     :param max_batch_utterances: optional cap on utterances per batch.
     :param feature_cache_dir: cache unperturbed fbank features here (needs dither 0).
@@ -175,6 +182,7 @@ class ASRDataModule(ResumableDataModule):
         fbank: FbankConfig | dict[str, Any] | None = None,
         spec_augment: SpecAugmentConfig | dict[str, Any] | None = None,
         speed_perturb: list[float] | None = None,
+        augment: AugmentConfig | dict[str, Any] | None = None,
         max_batch_seconds: float = 120.0,
         max_batch_utterances: int | None = None,
         num_buckets: int = 10,
@@ -198,6 +206,7 @@ class ASRDataModule(ResumableDataModule):
             spec_augment = SpecAugmentConfig.from_dict(spec_augment)
         self.spec_augment = spec_augment
         self.speed_factors = tuple(float(f) for f in (speed_perturb or ()))
+        self.augment = AugmentConfig.from_any(augment)
         self.max_batch_seconds = max_batch_seconds
         self.max_batch_utterances = max_batch_utterances
         self.num_buckets = num_buckets
@@ -276,12 +285,17 @@ class ASRDataModule(ResumableDataModule):
         if self.cmvn is None:
             self.setup()
         utts = read_manifest(manifest)
+        augment = None
+        if train and self.augment is not None and self.augment.enabled:
+            sources = [u.audio for u in utts]
+            augment = WaveformAugmenter(self.augment, sources, self.fbank.sample_rate, self.seed)
         pipeline = FeaturePipeline(
             self.fbank,
             self.cmvn,
             SpecAugment(self.spec_augment) if train and self.spec_augment else None,
             self.speed_factors if train else (),
             self.feature_cache_dir,
+            augment,
         )
         rank, world = self._dist()
         sampler = DurationBucketSampler(

@@ -16,7 +16,16 @@ from asr.data.kaldi import parse_wav_scp_entry
 from asr.data.manifest import read_manifest
 from asr.transcripts import Result
 
-AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".flac", ".ogg", ".sph", ".mp3", ".opus")
+AUDIO_EXTENSIONS: tuple[str, ...] = (
+    ".wav",
+    ".flac",
+    ".ogg",
+    ".sph",
+    ".wv1",
+    ".wv2",
+    ".mp3",
+    ".opus",
+)
 
 
 @dataclass

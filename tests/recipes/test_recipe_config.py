@@ -10,7 +10,9 @@ import yaml
 
 from asr.data.datamodule import ASRDataModule
 from asr.data.synth import SynthConfig
+from asr.data.wsj import SPLITS
 from asr.features import as_fbank_config
+from asr.inference.transcriber import DecodeOptions
 from asr.lightning import CTCLightningModule
 from asr.models import EncoderConfig
 from asr.train import ASRTrainCLI
@@ -70,13 +72,38 @@ class _ParseOnly(ASRTrainCLI):
 SHIPPED = sorted((ROOT / "recipes").glob("*/conf/*.yaml"))
 
 
-@pytest.mark.parametrize("config", SHIPPED, ids=lambda p: p.name)
+def test_every_recipe_ships_configs():
+    recipes = {p.parent.parent.name for p in SHIPPED}
+    assert {"synth", "wsj"} <= recipes
+
+
+def _check_corpus_section(recipe: str, cfg: dict) -> None:
+    """What stage 0 reads: recipes/synth's SynthConfig, recipes/wsj's splits and options."""
+    if recipe == "synth":
+        SynthConfig(**cfg["corpus"])
+    elif recipe == "wsj":
+        data = cfg["data"]
+        assert {data["train"], data["dev"], data["test"]} <= set(SPLITS)
+        assert data["verbalized_punctuation"] in ("keep", "drop")
+        assert int(data["jobs"]) >= 1
+        assert cfg["lm"]["vocabulary"] in ("closed", "open") and cfg["lm"]["name"]
+    else:
+        pytest.fail(f"recipes/{recipe}: no check of what its stage 0 reads; add one here")
+
+
+@pytest.mark.parametrize("config", SHIPPED, ids=lambda p: f"{p.parent.parent.name}/{p.name}")
 def test_shipped_configs_load(yaml_get, config, tmp_path):
     """Every section a recipe stage reads builds: the corpus (stage 0), the training config as
-    asr-train parses it with the paths stage 4 adds (data module, encoder, optimiser, trainer,
-    run options), and the features stage 1 computes CMVN for."""
+    asr-train parses it with the paths the training stage adds (data module, encoder,
+    optimiser, trainer, run options), the features stage 1 computes CMVN for, and the
+    decoding options and the grid the decoding-bundle stage tunes them on."""
     cfg = yaml_get.load_config(config)
-    SynthConfig(**cfg["corpus"])
+    _check_corpus_section(config.parent.parent.name, cfg)
+    DecodeOptions.from_flat(**(cfg.get("decode") or {}))
+    tune = cfg.get("tune") or {}
+    assert set(tune) <= {"enabled", "lm_weights", "word_scores"}, f"{config}: tune: {tune}"
+    if tune.get("enabled"):
+        assert all(isinstance(v, (int, float)) for v in tune["lm_weights"] + tune["word_scores"])
 
     (tmp_path / "train.yaml").write_text(yaml.safe_dump(cfg["train"]))
     stage4 = ["--trainer.default_root_dir", str(tmp_path / "exp")]

@@ -27,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``asr-synth-corpus`` command line."""
     p = argparse.ArgumentParser(
         prog="asr-synth-corpus",
-        description="Synthesise an English speech corpus with espeak-ng (train/dev/test/test_unseen).",
+        description="Synthesise an English speech corpus with espeak-ng, flite and festival "
+        "(train/dev/test/test_unseen/test_unseen_engine).",
     )
     p.add_argument("--out-dir", required=True, help="folder for audio/ and <split>.jsonl manifests")
     p.add_argument("--config", help="YAML mapping of SynthConfig fields; flags override it")
@@ -38,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
             f"--{flag}-hours", type=float, help=f"hours in {split} (replaces --num-{flag})"
         )
     p.add_argument("--seed", type=int)
+    p.add_argument(
+        "--held-out-engine",
+        help="engine whose voices speak only test_unseen_engine ('none': no such split)",
+    )
     p.add_argument(
         "--jobs", type=int, help="worker processes (default 2; output does not depend on it)"
     )
@@ -54,9 +59,13 @@ def config_from_args(args: argparse.Namespace) -> SynthConfig:
     overrides = {f"num_{s}": getattr(args, f"num_{s}") for s in SPLITS}
     overrides.update({f"{s}_hours": getattr(args, f"{s}_hours") for s in SPLITS})
     overrides.update(seed=args.seed, jobs=args.jobs)
+    held_out = args.held_out_engine
     cfg = SynthConfig.from_yaml(args.config, **overrides) if args.config else None
     if cfg is None:
         cfg = SynthConfig(**{k: v for k, v in overrides.items() if v is not None})
+    if held_out is not None:
+        none = held_out.lower() in {"none", "off", ""}
+        cfg = dataclasses.replace(cfg, held_out_engine=None if none else held_out)
     snr = _parse_snr(args.noise_snr_db)
     if snr != "unset":
         cfg = dataclasses.replace(cfg, noise_snr_db=snr)
