@@ -50,7 +50,10 @@ def _recording(rng: np.random.Generator, n_bursts: int, pause=(0.4, 1.5), burst=
         spans.append((t, t + seconds))
         t += seconds
     pieces.append(10 ** ((floor_db + drift[-1]) / 20) * rng.standard_normal(int(0.5 * SR)))
-    return np.concatenate(pieces).astype(np.float32), spans
+    wav = np.concatenate(pieces)
+    # scaled to a 0.9 peak, as a recorder's gain would be: written to FLAC, louder audio clips
+    # at full scale, and clipped bursts lose the rise and fall that tells speech from noise
+    return (0.9 / np.abs(wav).max() * wav).astype(np.float32), spans
 
 
 def _levels(wav: np.ndarray) -> np.ndarray:
