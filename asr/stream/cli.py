@@ -10,7 +10,10 @@ one per segment (segments end at pauses, see ``--endpoint-silence``), each with 
 stream seconds, and a ``summary`` (audio, compute, RTF, per-chunk compute time, algorithmic
 look-ahead, word delay). Beam and endpoint flags are the fields of
 :class:`~asr.decode.BeamSearchConfig` and :class:`~asr.stream.EndpointConfig` (``--lm-weight``,
-``--endpoint-silence-s``); ``--config`` reads them from YAML, e.g. a recipe's ``decode:`` section. A stream that breaks midway (a pipe closing mid-sample, a WAV header
+``--endpoint-silence-s``); ``--config`` reads them from YAML, e.g. a recipe's ``decode:`` section.
+A package's decoding bundle (lexicon, LM, tuned options; :mod:`asr.bundle`) gives the defaults,
+as offline; flags override it, ``--lexicon none``/``--lm none`` drop a member, ``--units`` all
+of it. A stream that breaks midway (a pipe closing mid-sample, a WAV header
 promising more than arrives, a wrong rate) ends with the final words first and then one line on
 stderr saying what broke; the exit status is then 1. ``--format text`` prints one
 ``id text`` line per input instead (for ``asr-score``).
@@ -96,8 +99,19 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--raw-channels", type=int, default=1)
     p.add_argument("--chunk-ms", type=float, default=160.0, help="audio read per step")
     p.add_argument("--search", choices=("greedy", "beam"), default="greedy")
-    p.add_argument("--lexicon", help="lexicon (beam search; greedy: phones -> words)")
-    p.add_argument("--lm", help="ARPA / KenLM word LM (beam search; greedy: homophones)")
+    p.add_argument(
+        "--lexicon",
+        help="lexicon (beam search; greedy: phones -> words); default: the package's decoding "
+        "bundle; 'none': no lexicon",
+    )
+    p.add_argument(
+        "--lm",
+        help="ARPA / KenLM word LM (beam search; greedy: homophones); default: the package's "
+        "decoding bundle; 'none': no LM",
+    )
+    p.add_argument(
+        "--units", action="store_true", help="the model's own units: leave the bundle out"
+    )
     p.add_argument("--word-separator", help="word separator token (default: auto)")
     for flag, dest, annotation, default, help_text in BEAM_FLAGS + ENDPOINT_FLAGS:
         p.add_argument(flag, dest=dest, type=annotation, default=default, help=help_text)
@@ -107,12 +121,34 @@ def build_parser() -> ArgumentParser:
     return p
 
 
+def _file_or_none(value: str | None) -> str | None:
+    return None if value is None or value.lower() in ("none", "null", "") else value
+
+
+def apply_bundle(args: Any, given: Any) -> None:
+    """Fill what the command line left unset from the model package's decoding bundle
+    (:mod:`asr.bundle`: lexicon, LM, tuned search options), as ``asr-decode`` does offline."""
+    from asr.bundle import MEMBERS, read_bundle
+
+    if args.units or not Path(args.model).is_file():
+        return
+    bundle = read_bundle(args.model)
+    if bundle is None:
+        return
+    for name, value in bundle.options.items():
+        if name in args and name not in given:  # options a stream has no flag for are skipped
+            args[name] = value
+    for member in MEMBERS:
+        if member not in given and bundle.has(member):
+            args[member] = str(bundle.member_path(member))
+
+
 def options_from_args(args: Any) -> StreamOptions:
     """The :class:`StreamOptions` a parsed command line asks for."""
     return StreamOptions(
         search=args.search,
-        lexicon=args.lexicon,
-        lm=args.lm,
+        lexicon=_file_or_none(args.lexicon),
+        lm=_file_or_none(args.lm),
         beam=BeamSearchConfig(**{f[1]: args[f[1]] for f in BEAM_FLAGS}),
         word_separator=args.word_separator,
         endpoint=EndpointConfig(
@@ -126,10 +162,12 @@ def options_from_args(args: Any) -> StreamOptions:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``asr-decode --stream``; 0 ok, 1 a stream broke, 2 unusable arguments."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     torch.set_num_threads(max(1, args.threads))
     try:
+        apply_bundle(args, parser.parse_args(argv, defaults=False))
         raw = (
             RawFormat(args.raw_rate, args.raw_format, args.raw_channels) if args.raw_rate else None
         )

@@ -11,11 +11,14 @@ import pytest
 import soundfile as sf
 import torch
 
+from asr.bundle import write_bundle
+from asr.lm import NgramConfig, build_kn_lm, write_lexicon
+from asr.package import load_package
 from asr.stream import Recognizer
 from asr.stream.cli import main
 from asr.stream.sources import open_source
 
-from .helpers import make_package, speechy
+from .helpers import WORDS, make_package, speechy
 
 
 @pytest.fixture
@@ -154,3 +157,32 @@ def test_wav_encodings_decode_like_soundfile(tmp_path, subtype, channels):
     source.close()
     np.testing.assert_allclose(got, ref.mean(axis=1), rtol=0, atol=1e-6)
     assert source.error is None
+
+
+def test_decoding_bundle_gives_the_defaults_and_flags_override_it(tmp_path, capsys):
+    """A recipe's package carries its lexicon, LM and search options: --stream uses them as
+    asr-decode does offline; a flag, 'none' or --units overrides them."""
+    path, corpus = make_package(tmp_path / "m.safetensors")
+    pkg = load_package(path)
+    build_kn_lm(corpus, NgramConfig(order=3)).write_arpa(tmp_path / "lm.arpa")
+    write_lexicon(pkg.tokenizer, WORDS, tmp_path / "lexicon.txt")
+    plain = str(path)
+    bundled = str(tmp_path / "bundled.safetensors")
+    options = {"beam_size": 10, "lm_weight": 1.0}
+    write_bundle(plain, tmp_path / "lexicon.txt", tmp_path / "lm.arpa", options, out=bundled)
+    wav = _quantised(speechy(3.0))
+    sf.write(tmp_path / "a.wav", wav.numpy(), 16000, subtype="PCM_16")
+    files = ["--lexicon", str(tmp_path / "lexicon.txt"), "--lm", str(tmp_path / "lm.arpa")]
+
+    def text(model: str, *flags: str) -> str:
+        assert main([model, str(tmp_path / "a.wav"), "--format", "text", *flags]) == 0
+        return capsys.readouterr().out.split(" ", 1)[1].strip()
+
+    beam = text(plain, "--search", "beam", "--beam-size", "10", "--lm-weight", "1", *files)
+    assert beam and beam != text(plain)  # words through the lexicon, not the model's units
+    assert text(bundled) == beam
+    assert text(bundled, "--units") == text(plain)  # the model's own units, greedy
+    no_lm = text(
+        plain, "--search", "beam", "--beam-size", "10", "--lm-weight", "1", files[0], files[1]
+    )
+    assert text(bundled, "--lm", "none") == no_lm
