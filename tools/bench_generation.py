@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from asr.autoregressive import ARConfig, CausalTransformer, generate, level_log_probs, sample_tokens
+from asr.autoregressive import ARConfig, CausalTransformer, generate, level_probs, sample_tokens
 from asr.autoregressive.incremental import IncrementalDecoder
 from asr.machine import machine_description
 
@@ -148,7 +148,7 @@ def recompute_token_seconds(
     for _ in range(repeats):
         t0 = time.perf_counter()
         params = model.forward_inputs(inputs)[:, -1]
-        sample_tokens(level_log_probs(params, cfg.output, cfg.vocab_size), generator=gen)
+        sample_tokens(level_probs(params, cfg.output, cfg.vocab_size), generator=gen)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
 

@@ -6,7 +6,13 @@ linear attention (:class:`IncrementalDecoder`). See ``recipes/copy``, ``recipes/
 ``recipes/cifar10``.
 """
 
-from .distributions import bits_per_dim, level_log_probs, sample_tokens, token_log_prob
+from .distributions import (
+    bits_per_dim,
+    level_log_probs,
+    level_probs,
+    sample_tokens,
+    token_log_prob,
+)
 from .generation import MODES, generate, make_decoder, mode_label
 from .incremental import IncrementalDecoder, RecomputeDecoder
 from .model import ARConfig, CausalTransformer
@@ -20,6 +26,7 @@ __all__ = [
     "bits_per_dim",
     "generate",
     "level_log_probs",
+    "level_probs",
     "make_decoder",
     "mode_label",
     "sample_tokens",

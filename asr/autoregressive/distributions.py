@@ -7,8 +7,8 @@ component puts on level x the logistic mass of the bin [x - 1/2, x + 1/2] (value
 discretised logistic mixture for PyTorch.
 
 Training uses :func:`token_log_prob` (only the observed level is evaluated); sampling uses
-:func:`level_log_probs`, the full table over every level, so that temperature and top-k apply
-to both heads in the same way.
+:func:`level_probs`, the probabilities of every level, so that temperature and top-k apply to
+both heads in the same way.
 """
 
 from __future__ import annotations
@@ -97,6 +97,33 @@ def level_log_probs(outputs: torch.Tensor, output: str, vocab_size: int) -> torc
     raise ValueError(f"unknown output kind {output!r}")
 
 
+def mixture_level_probs(params: torch.Tensor, n_levels: int) -> torch.Tensor:
+    """``(..., n_levels)`` probabilities of every level, for sampling.
+
+    The same distribution as :func:`mixture_level_log_probs` computed from the components'
+    CDFs at the 257 bin edges (a handful of operations instead of the stable log-space
+    evaluation), because generation pays this cost at every token.
+    """
+    logit_weights, means, log_scales = _split_mixture(params)
+    half_bin = 1.0 / (n_levels - 1)
+    edges = torch.arange(n_levels + 1, dtype=means.dtype, device=means.device)
+    edges = edges * (2.0 * half_bin) - 1.0 - half_bin  # lower edge of each level, then the top
+    cdf = torch.sigmoid((edges - means.unsqueeze(-1)) * torch.exp(-log_scales).unsqueeze(-1))
+    cdf[..., 0], cdf[..., -1] = 0.0, 1.0  # the end levels take the tails
+    mass = cdf.diff(dim=-1)  # (..., K, n_levels)
+    weights = torch.softmax(logit_weights, dim=-1).unsqueeze(-2)  # (..., 1, K)
+    return (weights @ mass).squeeze(-2)
+
+
+def level_probs(outputs: torch.Tensor, output: str, vocab_size: int) -> torch.Tensor:
+    """Probabilities of every token value, ``(..., vocab_size)``, for sampling."""
+    if output == "categorical":
+        return torch.softmax(outputs, dim=-1)
+    if output == "logistic_mixture":
+        return mixture_level_probs(outputs, vocab_size)
+    raise ValueError(f"unknown output kind {output!r}")
+
+
 def bits_per_dim(nll_nats_sum: float, dims: int) -> float:
     """Average negative log-likelihood per dimension (sub-pixel), in bits."""
     if dims <= 0:
@@ -105,13 +132,13 @@ def bits_per_dim(nll_nats_sum: float, dims: int) -> float:
 
 
 def sample_tokens(
-    log_probs: torch.Tensor,
+    probs: torch.Tensor,
     *,
     temperature: float = 1.0,
     top_k: int | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Draw one token per row of ``log_probs (B, V)``.
+    """Draw one token per row of ``probs (B, V)`` (probabilities, e.g. from :func:`level_probs`).
 
     ``temperature`` 0 takes the most likely token; otherwise the distribution is raised to
     ``1 / temperature``, cut to the ``top_k`` most likely values, renormalised and sampled by
@@ -123,12 +150,14 @@ def sample_tokens(
     if top_k is not None and top_k < 1:
         raise ValueError(f"top_k must be >= 1 (or None for no cut), got {top_k}")
     if temperature == 0:
-        return log_probs.argmax(dim=-1)
-    logits = log_probs.double() / temperature
-    if top_k is not None and top_k < logits.shape[-1]:
-        kth = logits.topk(top_k, dim=-1).values[..., -1:]
-        logits = logits.masked_fill(logits < kth, -math.inf)
-    cdf = torch.softmax(logits, dim=-1).cumsum(dim=-1)
+        return probs.argmax(dim=-1)
+    weights = probs.double().clamp(min=0.0)
+    if temperature != 1.0:
+        weights = weights ** (1.0 / temperature)
+    if top_k is not None and top_k < weights.shape[-1]:
+        kth = weights.topk(top_k, dim=-1).values[..., -1:]
+        weights = weights.masked_fill(weights < kth, 0.0)
+    cdf = weights.cumsum(dim=-1)
     u = torch.rand(cdf.shape[0], 1, dtype=cdf.dtype, device=cdf.device, generator=generator)
     tokens = torch.searchsorted(cdf, u * cdf[:, -1:], right=True)
     return tokens.squeeze(-1).clamp(max=cdf.shape[-1] - 1)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import torch
 
-from .distributions import level_log_probs, sample_tokens
+from .distributions import level_probs, sample_tokens
 from .incremental import IncrementalDecoder, RecomputeDecoder
 from .model import CausalTransformer
 
@@ -90,9 +90,9 @@ def generate(
             if t < n_prompt:
                 token = out[:, t]
             else:
-                log_probs = level_log_probs(params, cfg.output, cfg.vocab_size)
+                probs = level_probs(params, cfg.output, cfg.vocab_size)
                 token = sample_tokens(
-                    log_probs, temperature=temperature, top_k=top_k, generator=generator
+                    probs, temperature=temperature, top_k=top_k, generator=generator
                 )
                 out[:, t] = token
             if on_token is not None:

@@ -5,7 +5,13 @@ import math
 import pytest
 import torch
 
-from asr.autoregressive import bits_per_dim, level_log_probs, sample_tokens, token_log_prob
+from asr.autoregressive import (
+    bits_per_dim,
+    level_log_probs,
+    level_probs,
+    sample_tokens,
+    token_log_prob,
+)
 from asr.autoregressive.distributions import mixture_log_prob
 
 
@@ -17,6 +23,17 @@ def test_mixture_levels_sum_to_one_and_match_pointwise_likelihood(seed):
     tokens = torch.randint(0, 256, (4, 7))
     pointwise = token_log_prob(params, tokens, "logistic_mixture", 256).double()
     assert torch.allclose(pointwise, table.gather(-1, tokens[..., None]).squeeze(-1), atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_sampling_probabilities_equal_the_likelihood_table(dtype, seed):
+    params = (torch.randn(3, 5, 3 * 4) * 2).to(dtype)
+    probs = level_probs(params, "logistic_mixture", 256)
+    table = level_log_probs(params.double(), "logistic_mixture", 256).exp()
+    # the likelihood table uses the density at the bin centre for bins below 1e-5 of mass
+    assert torch.allclose(probs.double(), table, atol=1e-6 if dtype == torch.float32 else 1e-8)
+    logits = torch.randn(3, 16, dtype=dtype)
+    assert torch.allclose(level_probs(logits, "categorical", 16), torch.softmax(logits, -1))
 
 
 def test_single_logistic_matches_its_cdf_differences():
@@ -70,28 +87,28 @@ def test_bits_per_dim_rejects_zero_dims():
 
 
 def test_sampling_greedy_top_k_and_seeds(seed):
-    log_probs = torch.log_softmax(torch.randn(6, 50), dim=-1)
-    assert torch.equal(sample_tokens(log_probs, temperature=0), log_probs.argmax(-1))
-    top3 = log_probs.topk(3, dim=-1).indices
+    probs = torch.softmax(torch.randn(6, 50), dim=-1)
+    assert torch.equal(sample_tokens(probs, temperature=0), probs.argmax(-1))
+    top3 = probs.topk(3, dim=-1).indices
     for _ in range(20):
-        draw = sample_tokens(log_probs, top_k=3)
+        draw = sample_tokens(probs, top_k=3)
         assert (draw[:, None] == top3).any(dim=1).all()
     g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
-    assert torch.equal(
-        sample_tokens(log_probs, generator=g1), sample_tokens(log_probs, generator=g2)
-    )
+    assert torch.equal(sample_tokens(probs, generator=g1), sample_tokens(probs, generator=g2))
     with pytest.raises(ValueError, match="temperature"):
-        sample_tokens(log_probs, temperature=-1)
+        sample_tokens(probs, temperature=-1)
     with pytest.raises(ValueError, match="top_k"):
-        sample_tokens(log_probs, top_k=0)
+        sample_tokens(probs, top_k=0)
 
 
 def test_sampling_follows_the_distribution(seed):
     p = torch.tensor([0.5, 0.3, 0.15, 0.05])
-    draws = sample_tokens(p.log().expand(40000, 4))
+    draws = sample_tokens(p.expand(40000, 4))
     freq = torch.bincount(draws, minlength=4).double() / 40000
     assert torch.allclose(freq, p.double(), atol=0.01)
     # temperature 0.5 squares the probabilities before renormalising
-    hot = sample_tokens(p.log().expand(40000, 4), temperature=0.5)
+    hot = sample_tokens(p.expand(40000, 4), temperature=0.5)
     want = p.double() ** 2 / (p.double() ** 2).sum()
     assert torch.allclose(torch.bincount(hot, minlength=4).double() / 40000, want, atol=0.01)
+    # a zero-probability value is never drawn
+    assert not (sample_tokens(torch.tensor([[0.0, 1.0, 0.0]]).expand(1000, 3)) != 1).any()
