@@ -8,11 +8,11 @@ import pytest
 
 from asr.autoregressive.data import (
     DatasetError,
-    ImageDataModule,
     load_split,
     read_cifar10_batch,
     read_idx,
 )
+from asr.autoregressive.data.datamodule import ImageDataModule
 
 
 def idx_bytes(array: np.ndarray, magic: int | None = None) -> bytes:

@@ -82,7 +82,7 @@ def copy_config(tmp_path, steps, every):
             "lr_milestones": [4],
         },
         "data": {
-            "class_path": "asr.autoregressive.data.CopyTaskDataModule",
+            "class_path": "asr.autoregressive.data.datamodule.CopyTaskDataModule",
             "init_args": {
                 "max_symbols": 6,
                 "n_symbols": 6,
@@ -183,7 +183,7 @@ def test_image_training_bpd_and_samples(tmp_path):
             }
         },
         "data": {
-            "class_path": "asr.autoregressive.data.ImageDataModule",
+            "class_path": "asr.autoregressive.data.datamodule.ImageDataModule",
             "init_args": {
                 "dataset": "mnist",
                 "data_dir": str(data),

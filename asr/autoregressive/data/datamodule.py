@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .copy_task import CopyTask, CopyTaskDataset, collate_copy
-from .images import DEBIAN_FASHION_MNIST, load_split
+from .images import default_data_dir, load_split
 from .sampler import EpochBatchSampler
 
 IMAGE_LEVELS = 256
@@ -88,13 +88,6 @@ class PixelSequences(Dataset):
 
 def collate_pixels(rows: list[torch.Tensor]) -> dict[str, torch.Tensor]:
     return {"tokens": torch.stack(rows).long()}
-
-
-def default_data_dir(dataset: str) -> Path:
-    """Where a dataset is looked for when no folder is given."""
-    if dataset == "fashion-mnist":
-        return DEBIAN_FASHION_MNIST
-    return Path("data") / dataset
 
 
 class ImageDataModule(L.LightningDataModule):
@@ -177,12 +170,3 @@ class ImageDataModule(L.LightningDataModule):
         self.setup()
         assert self.val_set is not None
         return self._loader(self.val_set, self.eval_batch_size, shuffle=False)
-
-
-def load_test_sequences(
-    dataset: str, data_dir: str | Path | None, max_images: int | None = None
-) -> torch.Tensor:
-    """The official test images as uint8 token rows (optionally the first ``max_images``)."""
-    images = load_split(dataset, data_dir or default_data_dir(dataset), "test")
-    seqs = torch.from_numpy(images.sequences().copy())
-    return seqs[:max_images] if max_images else seqs

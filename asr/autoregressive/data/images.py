@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 IDX_UBYTE = 0x08
 DATASETS = ("mnist", "fashion-mnist", "cifar10")
@@ -271,3 +272,19 @@ def _extract_cifar(archive: Path, data_dir: Path) -> None:
                 assert source is not None
                 with source, (data_dir / name).open("wb") as out:
                     shutil.copyfileobj(source, out)
+
+
+def default_data_dir(dataset: str) -> Path:
+    """Where a dataset is looked for when no folder is given."""
+    if dataset == "fashion-mnist":
+        return DEBIAN_FASHION_MNIST
+    return Path("data") / dataset
+
+
+def load_test_sequences(
+    dataset: str, data_dir: str | Path | None, max_images: int | None = None
+) -> torch.Tensor:
+    """The official test images as uint8 token rows (optionally the first ``max_images``)."""
+    images = load_split(dataset, data_dir or default_data_dir(dataset), "test")
+    seqs = torch.from_numpy(images.sequences().copy())
+    return seqs[:max_images] if max_images else seqs
