@@ -68,3 +68,15 @@ def test_bench_ar_train_reports_a_ratio(capsys):
                 "--repeats", "1", "--threads", "1", "--batch", "1"])  # fmt: skip
     last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert set(last["32"]) == {"linear", "softmax", "ratio"} and last["32"]["ratio"] > 0
+
+
+@pytest.mark.parametrize("dataset,name", [("mnist", "fashion-mnist"), ("cifar10", "cifar10")])
+def test_write_tiny_images_reads_back_in_the_official_format(tmp_path, dataset, name):
+    from asr.autoregressive.data import load_split
+
+    load("write_tiny_images").main([dataset, str(tmp_path), "--train", "7", "--test", "3"])
+    train, test = load_split(name, tmp_path, "train"), load_split(name, tmp_path, "test")
+    side, channels = (28, 1) if dataset == "mnist" else (32, 3)
+    assert train.images.shape == (7, side, side, channels)
+    assert test.images.shape == (3, side, side, channels)
+    assert train.images.max() > 100 and train.images.min() == 0  # a bright blob on black
