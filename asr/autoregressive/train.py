@@ -21,7 +21,6 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-from asr.lightning import SamplerResumeCallback
 from asr.train import RunOptions
 
 from .lightning import ARLightningModule
@@ -52,7 +51,6 @@ class ARTrainCLI(LightningCLI):
                 save_last=True,
                 enable_version_counter=False,  # both callbacks write the one last.ckpt
             ),
-            SamplerResumeCallback(),
         ]
         if run.every_n_train_steps:
             own.append(

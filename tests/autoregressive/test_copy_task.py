@@ -69,3 +69,22 @@ def test_epoch_batch_sampler_is_a_function_of_seed_and_epoch():
     assert list(sampler) == first
     dropped = EpochBatchSampler(23, 5, shuffle=False, drop_last=True)
     assert len(dropped) == 4 and list(dropped)[0] == [0, 1, 2, 3, 4]
+
+
+def test_epoch_batch_sampler_resumes_at_the_next_batch():
+    sampler = EpochBatchSampler(23, 5, shuffle=True, seed=3, drop_last=False)
+    sampler.set_epoch(2)
+    epoch2 = list(sampler)
+    state = sampler.state_dict(consumed=3)  # 3 batches trained on, whatever was prefetched
+    resumed = EpochBatchSampler(23, 5, shuffle=True, seed=3, drop_last=False)
+    resumed.load_state_dict(state)
+    resumed.set_epoch(2)  # Lightning calls it again when the resumed epoch starts
+    assert list(resumed) == epoch2[3:]
+    assert list(resumed) == epoch2  # a later pass over the same epoch is whole again
+    done = EpochBatchSampler(23, 5, shuffle=True, seed=3)
+    done.load_state_dict(sampler.state_dict(consumed=5))  # saved at the epoch's end
+    fresh = EpochBatchSampler(23, 5, shuffle=True, seed=3)
+    fresh.set_epoch(3)
+    assert done.epoch == 3 and list(done) == list(fresh)
+    with pytest.raises(ValueError, match="batch_size=5 but this run has 4"):
+        EpochBatchSampler(23, 4, shuffle=True, seed=3).load_state_dict(state)

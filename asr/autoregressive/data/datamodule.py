@@ -8,12 +8,15 @@ packages (so sampling knows the image shape, and copy evaluation the task).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import Any
 
-import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
+
+from asr.data.resume import ResumableDataModule
 
 from .copy_task import CopyTask, CopyTaskDataset, collate_copy
 from .images import default_data_dir, load_split
@@ -22,7 +25,32 @@ from .sampler import EpochBatchSampler
 IMAGE_LEVELS = 256
 
 
-class CopyTaskDataModule(L.LightningDataModule):
+class _Batches(Dataset):
+    """``dataset[indices]`` -> the collated batch: the samplers yield whole batches, given to the
+    DataLoader as ``sampler=`` with ``batch_size=None`` (what resumable training needs)."""
+
+    def __init__(self, items: Dataset, collate: Callable[[list], Any]) -> None:
+        self.items, self.collate = items, collate
+
+    def __getitem__(self, indices: list[int]) -> Any:
+        return self.collate([self.items[i] for i in indices])
+
+
+def _batch_loader(
+    items: Dataset,
+    sampler: EpochBatchSampler,
+    collate: Callable[[list], Any],
+    num_workers: int = 0,
+) -> DataLoader:
+    return DataLoader(
+        _Batches(items, collate),
+        sampler=sampler,  # yields whole batches; Lightning calls its set_epoch
+        batch_size=None,
+        num_workers=num_workers,
+    )
+
+
+class CopyTaskDataModule(ResumableDataModule):
     """Copy-task sequences made on the fly (see :mod:`asr.autoregressive.data.copy_task`).
 
     :param train_sequences: sequences per training epoch (drawn once per index, so an epoch
@@ -56,21 +84,21 @@ class CopyTaskDataModule(L.LightningDataModule):
     def describe(self) -> dict:
         return {"task": "copy", **self.task.to_dict()}
 
-    def _loader(self, dataset: Dataset, shuffle: bool, drop_last: bool) -> DataLoader:
+    def _loader(self, dataset: Dataset, train: bool) -> DataLoader:
         sampler = EpochBatchSampler(
-            len(dataset), self.batch_size, shuffle=shuffle, seed=self.seed, drop_last=drop_last
+            len(dataset), self.batch_size, shuffle=False, seed=self.seed, drop_last=train
         )
-        return DataLoader(
-            dataset, batch_sampler=sampler, collate_fn=partial(collate_copy, self.task)
-        )
+        if train:
+            sampler = self.resumable(sampler)
+        return _batch_loader(dataset, sampler, partial(collate_copy, self.task))
 
     def train_dataloader(self) -> DataLoader:
         dataset = CopyTaskDataset(self.task, self.train_sequences, seed=self.seed)
-        return self._loader(dataset, shuffle=False, drop_last=True)
+        return self._loader(dataset, train=True)
 
     def val_dataloader(self) -> DataLoader:
         dataset = CopyTaskDataset(self.task, self.val_sequences, seed=self.seed + 7_777_777)
-        return self._loader(dataset, shuffle=False, drop_last=False)
+        return self._loader(dataset, train=False)
 
 
 class PixelSequences(Dataset):
@@ -90,7 +118,7 @@ def collate_pixels(rows: list[torch.Tensor]) -> dict[str, torch.Tensor]:
     return {"tokens": torch.stack(rows).long()}
 
 
-class ImageDataModule(L.LightningDataModule):
+class ImageDataModule(ResumableDataModule):
     """Images from MNIST-format IDX files or CIFAR-10 binary batches, as pixel sequences.
 
     The official training images are split into training and a held-out validation part (the
@@ -150,23 +178,20 @@ class ImageDataModule(L.LightningDataModule):
             train = train[: self.max_train_images]
         self.train_set, self.val_set = PixelSequences(train), PixelSequences(val)
 
-    def _loader(self, dataset: Dataset, batch: int, shuffle: bool) -> DataLoader:
+    def _loader(self, dataset: Dataset, batch: int, train: bool) -> DataLoader:
         sampler = EpochBatchSampler(
-            len(dataset), batch, shuffle=shuffle, seed=self.seed, drop_last=shuffle
+            len(dataset), batch, shuffle=train, seed=self.seed, drop_last=train
         )
-        return DataLoader(
-            dataset,
-            batch_sampler=sampler,
-            collate_fn=collate_pixels,
-            num_workers=self.num_workers,
-        )
+        if train:
+            sampler = self.resumable(sampler)
+        return _batch_loader(dataset, sampler, collate_pixels, self.num_workers)
 
     def train_dataloader(self) -> DataLoader:
         self.setup()
         assert self.train_set is not None
-        return self._loader(self.train_set, self.batch_size, shuffle=True)
+        return self._loader(self.train_set, self.batch_size, train=True)
 
     def val_dataloader(self) -> DataLoader:
         self.setup()
         assert self.val_set is not None
-        return self._loader(self.val_set, self.eval_batch_size, shuffle=False)
+        return self._loader(self.val_set, self.eval_batch_size, train=False)
