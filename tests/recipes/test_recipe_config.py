@@ -69,7 +69,14 @@ class _ParseOnly(ASRTrainCLI):
         pass
 
 
-SHIPPED = sorted((ROOT / "recipes").glob("*/conf/*.yaml"))
+# The autoregressive recipes train with asr-train-ar, not asr-train: their configs are checked
+# by tests/autoregressive/test_recipe_configs.py.
+AUTOREGRESSIVE_RECIPES = {"copy", "mnist", "cifar10"}
+SHIPPED = sorted(
+    p
+    for p in (ROOT / "recipes").glob("*/conf/*.yaml")
+    if p.parent.parent.name not in AUTOREGRESSIVE_RECIPES
+)
 
 
 def test_every_recipe_ships_configs():
