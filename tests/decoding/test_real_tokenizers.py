@@ -150,6 +150,7 @@ def test_open_vocabulary_lexicon_lets_beam_search_say_unseen_words(tmp_path):
     spoken = [tok.tokens.index(p) for p in "DH AH | D AO G Z | S AE T".split()]
     lp = peaked_log_probs(spoken, tok.vocab_size, frames_per_token=2)
     n = torch.tensor([lp.shape[0]])
+
     def decode(lexicon: str) -> list[str]:
         dec = BeamSearchDecoder(tok, tmp_path / lexicon, tmp_path / "lm.arpa", lm_weight=0.5)
         return dec(lp, n, 0.04)[0][0].text.split()
