@@ -240,6 +240,9 @@ def run_kernel(args: argparse.Namespace) -> str:
     contenders = {"matmul": matmul_seconds()}
     for n in args.n:
         contenders[f"ours {n}"] = product_seconds(causal_product, n, args)
+    fallback = lambda q, k, v: causal_product(q, k, v, backend="torch")  # noqa: E731
+    for n in args.fallback_n:
+        contenders[f"fallback {n}"] = product_seconds(fallback, n, args)
     if args.previous_kernel:
         previous = load_previous_kernel(args.previous_kernel)
         for n in args.n:
@@ -282,6 +285,12 @@ def run_kernel(args: argparse.Namespace) -> str:
             f"{summary(prev) if prev else '-'} | {ratio(prev, ours) if prev else '-'} | "
             f"{summary(ft) if ft else '-'} | {ratio(ft, ours) if ft else '-'} |"
         )
+    for n in args.fallback_n:
+        fb = times[f"fallback {n}"]
+        lines.append(
+            f"\nPure-PyTorch fallback (backend='torch', what runs without a C++ compiler) at N={n}: "
+            f"{summary(fb)} s, {ratio(fb, times[f'ours {n}'])} the kernel's time."
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -298,6 +307,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batch", type=int, default=4, help="kernel: B")
     p.add_argument("--dim", type=int, default=64, help="kernel: D = M")
     p.add_argument("--fast-transformers", action="store_true", help="kernel: add ft 0.4.0")
+    p.add_argument(
+        "--fallback-n", type=int, nargs="*", default=[4096], help="kernel: time the fallback here"
+    )
     p.add_argument("--compile", action="store_true", help="layer: add torch.compile's version")
     p.add_argument(
         "--previous-kernel",

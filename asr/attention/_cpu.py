@@ -34,7 +34,8 @@ _state: dict[str, CpuKernel | None] = {}
 
 @dataclass(frozen=True)
 class CpuKernelConfig:
-    """Block sizes of the C++ kernels (tools/bench_attention.py --tune-chunks times them).
+    """Block sizes of the C++ kernels, the fastest of a sweep on a 2-core AMD EPYC
+    (tools/bench_attention.py --tune-chunks times the causal product's).
 
     :param chunk: time steps per chunk of the causal product: intra-chunk work grows with it,
         GEMM efficiency too.
@@ -43,8 +44,8 @@ class CpuKernelConfig:
         larger only helps until the block leaves the cache).
     """
 
-    chunk: int = 32
-    layer_chunk: int = 32
+    chunk: int = 16
+    layer_chunk: int = 16
     layer_block: int = 128
 
 

@@ -72,6 +72,7 @@ at::Tensor causal_product_forward(const at::Tensor& q, const at::Tensor& k, cons
                          head_rows<const T>(v, b, h, 2), nullptr, n, n, d, m};
         causal_forward_head<T, T, false>(in, head_rows<T>(out, b, h, 2), nullptr, T(0), C, w);
       }
+      finish_streaming();
     });
   });
   return out;
@@ -103,6 +104,7 @@ std::vector<at::Tensor> causal_product_backward(const at::Tensor& q, const at::T
                                           nullptr, head_rows<T>(gq, b, h, 2),
                                           head_rows<T>(gk, b, h, 2), head_rows<T>(gv, b, h, 2), C, w);
       }
+      finish_streaming();
     });
   });
   return {gq, gk, gv};
@@ -178,6 +180,7 @@ std::vector<at::Tensor> linear_attention_forward(const at::Tensor& q, const at::
                                        A(eps), C, w);
         }
       }
+      finish_streaming();
     });
   });
   return {out, den, kv, z};
@@ -226,6 +229,7 @@ std::vector<at::Tensor> linear_attention_backward(
               head_rows<T>(gq, b, h, 1), head_rows<T>(gk, b, h, 1), head_rows<T>(gv, b, h, 1), C, w);
         }
       }
+      finish_streaming();
     });
   });
   return {gq, gk, gv};

@@ -344,8 +344,31 @@ inline void prefetch_rows(Rows<const T> src, int64_t r0, int len, int64_t n, int
   }
 }
 
+// Output rows are written once and not read again by the kernel: non-temporal stores skip the
+// read-for-ownership of every line (float32 rows of 16-float multiples on 64-byte boundaries).
+// finish_streaming() must follow before another thread reads them.
+#ifdef ASR_AVX512_GEMM
+__attribute__((target("avx512f"))) inline void stream_row(const float* src, float* dst, int width) {
+  for (int j = 0; j < width; j += 16) _mm512_stream_ps(dst + j, _mm512_loadu_ps(src + j));
+}
+#endif
+
+inline void finish_streaming() {
+#ifdef ASR_AVX512_GEMM
+  _mm_sfence();
+#endif
+}
+
 template <typename in_t, typename acc_t>
 void store_row(const acc_t* src, in_t* dst, int width) {
+#ifdef ASR_AVX512_GEMM
+  if constexpr (std::is_same_v<in_t, float> && std::is_same_v<acc_t, float>) {
+    if (use_avx512_gemm() && width % 16 == 0 && reinterpret_cast<uintptr_t>(dst) % 64 == 0) {
+      stream_row(src, dst, width);
+      return;
+    }
+  }
+#endif
   if constexpr (std::is_same_v<in_t, acc_t>) {
     std::memcpy(dst, src, sizeof(acc_t) * width);
   } else {
