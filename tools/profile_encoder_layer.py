@@ -30,27 +30,29 @@ FRAMES_PER_S = 100
 def build(args: argparse.Namespace, attention: str) -> tuple[nn.Module, tuple]:
     """The module profiled and its inputs; the one place that knows ``asr.models``."""
     from asr.models import EncoderConfig, build_encoder
-    from asr.models.encoder import TransformerLayer
 
-    cfg = EncoderConfig(
-        input_dim=80,
-        subsampling=4,
-        conv_channels=args.conv_channels,
-        d_model=args.d_model,
-        n_layers=args.layers,
-        n_heads=args.heads,
-        d_ff=args.d_ff,
-        attention=attention,
-        positional="conv",
-        dropout=0.0,
+    cfg = EncoderConfig.from_dict(
+        dict(
+            input_dim=80,
+            subsampling=4,
+            conv_channels=args.conv_channels,
+            d_model=args.d_model,
+            n_layers=args.layers,
+            n_heads=args.heads,
+            d_ff=args.d_ff,
+            attention=attention,
+            positional="conv",
+            dropout=0.0,
+        )
     )
+    encoder = build_encoder(cfg)
     frames = int(args.seconds_now * FRAMES_PER_S)
     if args.scope == "layer":
         n = frames // 4
         x = torch.randn(2, n, args.d_model)
         pad = torch.zeros(2, n, dtype=torch.bool)
-        return TransformerLayer(cfg), (x, pad)
-    return build_encoder(cfg), (torch.randn(2, frames, 80), torch.tensor([frames, frames]))
+        return encoder.layers[0], (x, pad)
+    return encoder, (torch.randn(2, frames, 80), torch.tensor([frames, frames]))
 
 
 def run(module: nn.Module, inputs: tuple, grad: torch.Tensor | None = None) -> torch.Tensor:
