@@ -128,7 +128,9 @@ def load_cpu_kernel(verbose: bool = False) -> CpuKernel | None:
         try:
             module = _build(verbose)
         except Exception as exc:  # noqa: BLE001 - no compiler, missing headers, ...
-            warnings.warn(fallback_warning(f"{exc!s:.500}"), RuntimeWarning, stacklevel=3)
+            reason = str(exc)  # a compiler's error is at the end of the build log
+            reason = reason if len(reason) <= 600 else "..." + reason[-600:]
+            warnings.warn(fallback_warning(reason), RuntimeWarning, stacklevel=3)
         _state["module"] = module
         return module
 
