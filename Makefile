@@ -8,11 +8,17 @@ export CUDA_HOME
 
 .PHONY: venv system-deps demo test lint format smoke clean
 
-system-deps:  ## espeak-ng speaks the built-in corpus, Debian fortunes supply its text; installed when missing (needs root)
-	@{ command -v espeak-ng && test -d /usr/share/games/fortunes; } >/dev/null || { \
-	  echo "installing espeak-ng (apt-get)"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends espeak-ng fortunes >/dev/null) \
-	  || { echo "error: espeak-ng or fortunes missing and could not be installed; run: sudo apt-get install espeak-ng fortunes"; exit 1; }; }
+# The synthetic corpus's engines (espeak-ng, flite, festival and its English voices), its text
+# (Debian fortunes), and ffmpeg (checks our shorten decoder). A missing engine only leaves its
+# voices out of the corpus.
+SYSTEM_PACKAGES := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts fortunes ffmpeg
+system-deps:  ## the synthetic corpus's speech engines and text, ffmpeg; installed when missing (needs root)
+	@{ command -v espeak-ng && command -v flite && command -v festival && test -d /usr/share/games/fortunes \
+	  && test -d /usr/share/festival/voices/english/kal_diphone && test -d /usr/share/festival/voices/english/ked_diphone \
+	  && test -d /usr/share/festival/voices/us/cmu_us_slt_arctic_hts && command -v ffmpeg; } >/dev/null || { \
+	  echo "installing $(SYSTEM_PACKAGES) (apt-get)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null) \
+	  || { echo "error: speech engines, fortunes or ffmpeg missing and could not be installed; run: sudo apt-get install $(SYSTEM_PACKAGES)"; exit 1; }; }
 
 $(VENV_STAMP): pyproject.toml
 	@test -x $(PY) || python3.11 -m venv .venv || python3 -m venv .venv

@@ -1,8 +1,8 @@
 """Audio reading: the first step of the data flow (audio -> features -> batches).
 
-:func:`load_audio` turns any file the toolkit accepts (WAV, FLAC, OGG, NIST SPHERE with plain
-PCM) into a mono float32 waveform at the model's sample rate, so nothing downstream has to care
-about formats, channel counts or rates. Every failure becomes an :class:`AudioError` that names
+:func:`load_audio` turns any file the toolkit accepts (WAV, FLAC, OGG, NIST SPHERE with PCM or
+shorten-compressed samples, as LDC's ``.wv1`` files) into a mono float32 waveform at the model's
+sample rate, so nothing downstream has to care about formats, channel counts or rates. Every failure becomes an :class:`AudioError` that names
 the file and the reason, because a corpus with one bad file among 100k should say which one.
 """
 
@@ -17,9 +17,9 @@ import soundfile as sf
 import torch
 import torchaudio.functional as AF
 
+from asr.sphere import SphereError, SphereHeader, read_sphere, read_sphere_header
+
 DEFAULT_SAMPLE_RATE = 16000
-SPHERE_MAGIC = b"NIST_1A"
-SPHERE_HEADER_BYTES = 1024
 
 
 class AudioError(ValueError):
@@ -46,23 +46,14 @@ class Audio:
         return self.waveform.numel() / self.sample_rate
 
 
-def _sphere_header(path: Path) -> dict[str, str] | None:
-    """The fields of a NIST SPHERE header (``name -type value`` lines), or None if not SPHERE."""
-    with open(path, "rb") as f:
-        head = f.read(SPHERE_HEADER_BYTES)
-    if not head.startswith(SPHERE_MAGIC):
-        return None
-    fields: dict[str, str] = {}
-    for line in head.decode("ascii", errors="replace").splitlines()[2:]:
-        parts = line.split(None, 2)
-        if parts and parts[0] == "end_head":
-            break
-        if len(parts) == 3:
-            fields[parts[0]] = parts[2].strip()
-    return fields
+def _sphere_header(path: Path) -> SphereHeader | None:
+    try:
+        return read_sphere_header(path)
+    except SphereError as e:
+        raise AudioError(path, str(e)) from None
 
 
-def _check_complete(path: Path, info: Any, sphere: dict[str, str] | None) -> None:
+def _check_complete(path: Path, info: Any, sphere: SphereHeader | None) -> None:
     """Raise if the header promises more audio than the file holds.
 
     libsndfile silently shortens truncated WAV/SPHERE files; a training set with half an
@@ -72,11 +63,10 @@ def _check_complete(path: Path, info: Any, sphere: dict[str, str] | None) -> Non
         raise AudioError(path, "truncated: the WAV header promises more data than the file holds")
     if sphere is not None:
         try:
-            n = int(sphere["sample_count"]) * int(sphere.get("channel_count", "1"))
-            n *= int(sphere.get("sample_n_bytes", "2"))
-        except (KeyError, ValueError):
+            n = sphere.sample_count * sphere.channel_count * sphere.sample_n_bytes
+        except SphereError:
             return
-        have = path.stat().st_size - int(open(path, "rb").read(16).split()[1])
+        have = path.stat().st_size - sphere.header_bytes
         if have < n:
             raise AudioError(
                 path, f"truncated: SPHERE header promises {n} data bytes, file holds {have}"
@@ -88,6 +78,12 @@ def audio_info(path: str | Path) -> tuple[float, int, int]:
     p = Path(path)
     if not p.is_file():
         raise AudioError(p, "file not found")
+    sphere = _sphere_header(p)
+    if sphere is not None and sphere.is_shorten:  # libsndfile cannot read these
+        try:
+            return sphere.duration, sphere.sample_rate, sphere.channel_count
+        except (SphereError, ZeroDivisionError) as e:
+            raise AudioError(p, f"bad SPHERE header ({e})") from None
     try:
         info = sf.info(str(p))
     except Exception as e:  # soundfile raises several types; all mean "cannot read"
@@ -105,39 +101,20 @@ def load_audio(
 
     :param offset: start, in seconds (Kaldi ``segments`` / manifest ``offset``).
     :param duration: length in seconds to read; None reads to the end.
-    :raises AudioError: missing, empty, truncated, compressed-SPHERE or non-audio files.
+    :raises AudioError: missing, empty, truncated, corrupt or non-audio files.
     """
     p = Path(path)
     if not p.is_file():
         raise AudioError(p, "file not found")
     if p.stat().st_size == 0:
         raise AudioError(p, "file is empty (0 bytes)")
-    sphere = _sphere_header(p)
-    coding = (sphere or {}).get("sample_coding", "")
-    if "shorten" in coding:
-        raise AudioError(
-            p,
-            f"SPHERE file uses compressed sample_coding {coding!r}; convert it to PCM first "
-            "(e.g. `sph2pipe -f wav IN OUT.wav`)",
-        )
-    try:
-        info = sf.info(str(p))
-    except Exception as e:
-        raise AudioError(p, f"not a readable audio file ({e})") from e
-    _check_complete(p, info, sphere)
-    sr_in, channels = int(info.samplerate), int(info.channels)
-    if info.frames <= 0:
-        raise AudioError(p, "audio has no samples")
     if offset < 0 or (duration is not None and duration <= 0):
         raise AudioError(p, f"bad segment offset={offset} duration={duration}")
-    start = int(round(offset * sr_in))
-    stop = None if duration is None else start + int(round(duration * sr_in))
-    if start >= info.frames:
-        raise AudioError(p, f"offset {offset:.3f}s is past the end ({info.frames / sr_in:.3f}s)")
-    try:
-        data, _ = sf.read(str(p), start=start, stop=stop, dtype="float32", always_2d=True)
-    except Exception as e:
-        raise AudioError(p, f"cannot decode audio, file may be truncated or corrupt ({e})") from e
+    sphere = _sphere_header(p)
+    if sphere is not None and sphere.is_shorten:
+        data, sr_in, channels = _read_shorten_sphere(p, sphere, offset, duration)
+    else:
+        data, sr_in, channels = _read_soundfile(p, sphere, offset, duration)
     if data.shape[0] == 0:
         raise AudioError(p, "audio has no samples")
     if not np.isfinite(data).all():
@@ -146,3 +123,44 @@ def load_audio(
     if sr_in != sample_rate:
         wav = AF.resample(wav, sr_in, sample_rate)
     return Audio(wav.contiguous(), sample_rate, sr_in, channels, str(p))
+
+
+def _segment(p: Path, frames: int, sr: int, offset: float, duration: float | None) -> slice:
+    start = int(round(offset * sr))
+    if start >= frames:
+        raise AudioError(p, f"offset {offset:.3f}s is past the end ({frames / sr:.3f}s)")
+    return slice(start, None if duration is None else start + int(round(duration * sr)))
+
+
+def _read_soundfile(
+    p: Path, sphere: SphereHeader | None, offset: float, duration: float | None
+) -> tuple[np.ndarray, int, int]:
+    """Everything libsndfile reads (WAV, FLAC, OGG, PCM SPHERE): (frames x channels, rate, ch)."""
+    try:
+        info = sf.info(str(p))
+    except Exception as e:
+        raise AudioError(p, f"not a readable audio file ({e})") from e
+    _check_complete(p, info, sphere)
+    sr_in, channels = int(info.samplerate), int(info.channels)
+    if info.frames <= 0:
+        raise AudioError(p, "audio has no samples")
+    seg = _segment(p, info.frames, sr_in, offset, duration)
+    try:
+        data, _ = sf.read(str(p), start=seg.start, stop=seg.stop, dtype="float32", always_2d=True)
+    except Exception as e:
+        raise AudioError(p, f"cannot decode audio, file may be truncated or corrupt ({e})") from e
+    return data, sr_in, channels
+
+
+def _read_shorten_sphere(
+    p: Path, sphere: SphereHeader, offset: float, duration: float | None
+) -> tuple[np.ndarray, int, int]:
+    """SPHERE with embedded shorten (LDC ``.wv1``), decoded natively (:mod:`asr.sphere`)."""
+    try:
+        data, _ = read_sphere(p, sphere)
+        sr_in = sphere.sample_rate
+    except SphereError as e:
+        raise AudioError(p, str(e)) from None
+    if data.shape[0] == 0:
+        raise AudioError(p, "audio has no samples")
+    return data[_segment(p, data.shape[0], sr_in, offset, duration)], sr_in, data.shape[1]

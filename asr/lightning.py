@@ -1,27 +1,32 @@
 """CTCLightningModule: trains a :class:`asr.models.CTCModel` with Lightning.
 
 Owns what the training loop needs beyond the model: the CTC loss (float32, blank 0,
-``zero_infinity``), optimisers with warmup schedules, skipping of non-finite losses, greedy
-WER/CER validation (jiwer), throughput logging, and keeping the tokenizer inside checkpoints so a
-model package can be written from any checkpoint.
+``zero_infinity``, averaged over every utterance of the step on all devices), optimisers with
+warmup schedules, skipping of non-finite losses, greedy validation error rates
+(:mod:`asr.metrics`), throughput logging, and keeping the tokenizer inside checkpoints so a
+model package can be written from any checkpoint. Exact mid-epoch resume is the data module's
+job (:mod:`asr.data.resume`).
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 import warnings
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import jiwer
 import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 
+from asr.metrics import edit_counts, error_metric_name, validation_references
 from asr.models import CTCModel, EncoderConfig
 
+# Not None: LightningCLI then exposes the nested fields (--model.encoder.transformer.n_layers).
+DEFAULT_ENCODER = EncoderConfig()
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "radam": torch.optim.RAdam}
 SCHEDULES = ("noam", "plateau", "cosine", "constant")
 
@@ -44,8 +49,9 @@ class SchedulerConfig:
     - ``noam``: ``lr * min(s/w, sqrt(w/s))`` (peak ``lr`` at the end of warmup).
     - ``cosine``: cosine decay to ``lr * min_lr_ratio`` at ``total_steps`` (None = the Trainer's
       estimate of all optimiser steps).
-    - ``plateau``: constant after warmup; multiplied by ``plateau_factor`` when ``val_wer`` has not
-      improved for ``plateau_patience`` validations; floor ``lr * min_lr_ratio``.
+    - ``plateau``: constant after warmup; multiplied by ``plateau_factor`` when the validation
+      metric (:attr:`CTCLightningModule.validation_metric`) has not improved for
+      ``plateau_patience`` validations; floor ``lr * min_lr_ratio``.
     - ``constant``: constant after warmup.
     """
 
@@ -116,48 +122,24 @@ def greedy_token_ids(
     return out
 
 
-def edit_counts(refs: list[str], hyps: list[str], unit: str) -> tuple[int, int]:
-    """(errors, reference length) in words or characters; empty references count insertions."""
-    errors = total = 0
-    pairs = [(r, h) for r, h in zip(refs, hyps, strict=True)]
-    nonempty = [(r, h) for r, h in pairs if r.strip()]
-    for r, h in pairs:
-        if not r.strip():
-            errors += len(h.split()) if unit == "word" else len(h.replace(" ", ""))
-    if nonempty:
-        r, h = [p[0] for p in nonempty], [p[1] for p in nonempty]
-        o = jiwer.process_words(r, h) if unit == "word" else jiwer.process_characters(r, h)
-        errors += o.substitutions + o.deletions + o.insertions
-        total += o.substitutions + o.deletions + o.hits
-    return errors, total
-
-
-def validation_references(tokenizer: Any, texts: list[str]) -> list[str]:
-    """References in the units ``tokenizer.decode`` writes.
-
-    Char and sentencepiece tokenizers decode to words, so the texts serve as they are. A
-    phoneme model decodes to phones: its references become their phones, and val_wer is then
-    a token (phone and word-boundary) error rate rather than a meaningless phones-vs-words one.
-    """
-    if getattr(tokenizer, "kind", "") == "phoneme":
-        return [tokenizer.decode(tokenizer.encode(t)) for t in texts]
-    return texts
-
-
 class CTCLightningModule(L.LightningModule):
     """CTC training of a linear-attention (or softmax / Bi-LSTM) encoder.
 
-    :param encoder: the :class:`EncoderConfig` (or its dict).
+    :param encoder: the :class:`EncoderConfig` (or its dict, e.g. from a checkpoint).
     :param vocab_size: output size incl. blank; taken from the tokenizer when omitted.
-    :param tokenizer_path: a saved :mod:`asr.data` tokenizer (used for vocab size and WER).
+    :param tokenizer_path: a saved :mod:`asr.data` tokenizer (used for vocab size and
+        validation error rates), when ``tokenizer`` is not given.
     :param max_bad_steps: stop after this many consecutive non-finite losses.
     :param feature_frame_shift_s: seconds per input feature frame (for audio-seconds/s logging).
     :param tokenizer: an in-memory tokenizer (``decode``, ``to_dict``), instead of the path.
+
+    ``asr-train`` fills ``encoder.input_dim``, ``tokenizer`` and ``feature_frame_shift_s`` from
+    the data module, so features and vocabulary are defined once, in the data config.
     """
 
     def __init__(
         self,
-        encoder: EncoderConfig | None = None,
+        encoder: EncoderConfig = DEFAULT_ENCODER,
         vocab_size: int | None = None,
         tokenizer_path: str | None = None,
         optimizer: OptimizerConfig | None = None,
@@ -167,10 +149,11 @@ class CTCLightningModule(L.LightningModule):
         tokenizer: Any = None,
     ) -> None:
         super().__init__()
+        # a dict: hyperparameters of a checkpoint (also the pre-split flat layout)
         encoder = EncoderConfig.from_dict(encoder) if isinstance(encoder, dict) else encoder
         optimizer = OptimizerConfig(**optimizer) if isinstance(optimizer, dict) else optimizer
         scheduler = SchedulerConfig(**scheduler) if isinstance(scheduler, dict) else scheduler
-        self.encoder_config = encoder or EncoderConfig()
+        self.encoder_config = copy.deepcopy(encoder)  # the default instance is shared
         self.optimizer_config = optimizer or OptimizerConfig()
         self.scheduler_config = scheduler or SchedulerConfig()
         if self.optimizer_config.name not in OPTIMIZERS:
@@ -197,7 +180,7 @@ class CTCLightningModule(L.LightningModule):
         # Plain dicts only: checkpoints then load with torch.load(weights_only=True).
         self.save_hyperparameters(
             {
-                "encoder": asdict(self.encoder_config),
+                "encoder": self.encoder_config.to_dict(),
                 "vocab_size": vocab_size,
                 "tokenizer_path": tokenizer_path,
                 "optimizer": asdict(self.optimizer_config),
@@ -208,10 +191,11 @@ class CTCLightningModule(L.LightningModule):
         )
         self.model = CTCModel(self.encoder_config, vocab_size)
         self.ctc = nn.CTCLoss(blank=0, reduction="sum", zero_infinity=True)
+        self.error_metric = error_metric_name(tokenizer) if tokenizer is not None else None
         self.bad_streak = 0
         self.bad_total = 0
         self._batch_t0: float | None = None
-        self._val_counts = torch.zeros(4, dtype=torch.float64)  # word err, words, char err, chars
+        self._val_counts = torch.zeros(4, dtype=torch.float64)  # token err, tokens, char err, chars
         self._val_loss = torch.zeros(2, dtype=torch.float64)  # loss sum, utterances
 
     # ---- model -----------------------------------------------------------------------------
@@ -220,8 +204,17 @@ class CTCLightningModule(L.LightningModule):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         return self.model(features, feature_lengths)
 
-    def ctc_loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Sum of per-utterance CTC losses / batch size, in float32 outside autocast."""
+    @property
+    def validation_metric(self) -> str:
+        """What checkpoints and the plateau schedule follow: the validation error rate in the
+        units the tokenizer decodes to (``val_per``, ``val_wer``), ``val_loss`` without one."""
+        return self.error_metric or "val_loss"
+
+    def ctc_loss(
+        self, batch: dict, utterances: int | torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Sum of per-utterance CTC losses / ``utterances`` (default: this batch's size), in
+        float32 outside autocast."""
         log_probs, out_lengths = self.model(batch["features"], batch["feature_lengths"])
         with torch.autocast(device_type=log_probs.device.type, enabled=False):
             loss = self.ctc(
@@ -230,11 +223,29 @@ class CTCLightningModule(L.LightningModule):
                 out_lengths,
                 batch["target_lengths"],
             )
-        return loss / log_probs.size(0), log_probs, out_lengths
+        return (
+            loss / (log_probs.size(0) if utterances is None else utterances),
+            log_probs,
+            out_lengths,
+        )
+
+    def _utterances_per_device(self, batch: dict) -> int | torch.Tensor:
+        """The loss divisor that makes DDP's gradient average the mean over all utterances.
+
+        DDP averages gradients over devices, so dividing each device's loss sum by its own
+        batch size would weigh the utterances of a smaller batch more. Dividing by the global
+        utterance count over the number of devices (torchaudio's Lightning recipes do the same)
+        makes the averaged gradient that of the mean loss over every utterance of the step.
+        """
+        local = batch["features"].size(0)
+        if self.trainer.world_size == 1:
+            return local
+        sizes = self.all_gather(torch.tensor(local, device=self.device))
+        return sizes.sum() / sizes.numel()
 
     # ---- training --------------------------------------------------------------------------
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
-        loss, _, _ = self.ctc_loss(batch)
+        loss, _, _ = self.ctc_loss(batch, self._utterances_per_device(batch))
         bad = torch.tensor(0.0 if torch.isfinite(loss) else 1.0, device=loss.device)
         if self.trainer.world_size > 1:  # every rank must skip together or DDP hangs
             bad = self.trainer.strategy.reduce(bad, reduce_op="max")
@@ -296,26 +307,26 @@ class CTCLightningModule(L.LightningModule):
             return
         hyps = [self.tokenizer.decode(ids) for ids in greedy_token_ids(log_probs, out_lengths)]
         refs = validation_references(self.tokenizer, batch["texts"])
-        we, wn = edit_counts(refs, hyps, "word")
-        ce, cn = edit_counts(refs, hyps, "char")
-        self._val_counts += torch.tensor([we, wn, ce, cn], dtype=torch.float64)
+        te, tn = edit_counts(refs, hyps, "word")  # words, or phones and word boundaries
+        ce, cn = edit_counts(refs, hyps, "char") if self.error_metric == "val_wer" else (0, 0)
+        self._val_counts += torch.tensor([te, tn, ce, cn], dtype=torch.float64)
 
     def on_validation_epoch_end(self) -> None:
         stats = torch.cat([self._val_counts, self._val_loss]).to(self.device)
         if self.trainer.world_size > 1:
             stats = self.trainer.strategy.reduce(stats, reduce_op="sum")
-        we, wn, ce, cn, loss_sum, n = stats.tolist()
-        val_loss = loss_sum / max(n, 1.0)
-        wer = we / wn if wn > 0 else math.inf
-        cer = ce / cn if cn > 0 else math.inf
+        te, tn, ce, cn, loss_sum, n = stats.tolist()
+        metrics = {"val_loss": loss_sum / max(n, 1.0)}
+        if self.error_metric is not None:
+            metrics[self.error_metric] = te / tn if tn > 0 else math.inf
+            if self.error_metric == "val_wer":
+                metrics["val_cer"] = ce / cn if cn > 0 else math.inf
         # Already summed over ranks, so no sync_dist.
-        self.log("val_loss", val_loss, prog_bar=True)
-        if self.tokenizer is not None:
-            self.log("val_wer", wer, prog_bar=True)
-            self.log("val_cer", cer)
-            if not self.trainer.sanity_checking:
-                for sched in self._schedulers():
-                    sched.report_metric(wer)
+        for name, value in metrics.items():
+            self.log(name, value, prog_bar=name in ("val_loss", self.error_metric))
+        if not self.trainer.sanity_checking:
+            for sched in self._schedulers():
+                sched.report_metric(metrics[self.validation_metric])
 
     def _schedulers(self) -> list[WarmupScheduler]:
         scheds = self.lr_schedulers()
@@ -352,6 +363,7 @@ class CTCLightningModule(L.LightningModule):
             from asr.data.tokenizer import tokenizer_from_dict
 
             self.tokenizer = tokenizer_from_dict(checkpoint["tokenizer"])
+            self.error_metric = error_metric_name(self.tokenizer)
         bad = checkpoint.get("bad_steps", {})
         self.bad_streak, self.bad_total = bad.get("streak", 0), bad.get("total", 0)
 
@@ -380,135 +392,6 @@ __all__ = [
     "OptimizerConfig",
     "SchedulerConfig",
     "WarmupScheduler",
-    "edit_counts",
     "greedy_token_ids",
     "parameter_summary",
 ]
-
-
-class _SkipFirstBatches:
-    """Batch sampler wrapper that drops the first ``skip`` batches of its next iteration only.
-
-    ``len`` stays the full epoch length because Lightning's progress counters continue from the
-    restored batch index and stop the epoch at that length.
-    """
-
-    def __init__(self, inner: Any, skip: int) -> None:
-        self.inner, self.skip = inner, skip
-
-    def __len__(self) -> int:
-        return len(self.inner)
-
-    def __iter__(self):  # noqa: ANN204
-        skip, self.skip = self.skip, 0
-        for i, batch in enumerate(self.inner):
-            if i >= skip:
-                yield batch
-
-    def __getattr__(self, name: str) -> Any:  # set_epoch, state_dict, ... reach the sampler
-        if name == "inner":  # not yet set (unpickling): avoid infinite recursion
-            raise AttributeError(name)
-        return getattr(self.inner, name)
-
-
-def _train_batch_sampler(trainer: L.Trainer) -> Any:
-    dl = trainer.train_dataloader
-    if isinstance(dl, (list, tuple)):
-        dl = dl[0] if dl else None
-    if dl is None:
-        return None
-    bs = getattr(dl, "batch_sampler", None)
-    return bs.inner if isinstance(bs, _SkipFirstBatches) else bs
-
-
-class SamplerResumeCallback(L.Callback):
-    """Makes mid-epoch resume exact: the resumed epoch replays the same batch order and skips
-    the batches already trained on.
-
-    A datamodule with its own ``state_dict`` (such as ``ASRDataModule``) restores its sampler
-    itself; then this callback only calls ``set_epoch``. Otherwise it saves
-    ``{"epoch", "batches_done", "sampler": sampler.state_dict()}``. On resume it wraps the
-    datamodule's ``train_dataloader`` so that, before iteration starts, the batch sampler gets its
-    state back, ``set_epoch(epoch)``, and then skips ``batches_done`` batches (through the
-    sampler's own ``set_resume_position(k)`` when it has one, else a wrapper). Prefetching
-    DataLoader workers run ahead of training, so the trained-batch count comes from Lightning's
-    progress counters, not from the sampler.
-    """
-
-    KEY = "sampler_resume"
-
-    def __init__(self) -> None:
-        self.pending: dict | None = None
-        self.datamodule_resumes = False
-
-    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        dm = trainer.datamodule
-        if stage != "fit" or dm is None or getattr(dm, "_resume_wrapped", False):
-            return
-        if type(dm).state_dict is not L.LightningDataModule.state_dict:
-            self.datamodule_resumes = True  # e.g. ASRDataModule keeps its sampler position itself
-            return
-        original = dm.train_dataloader
-
-        def train_dataloader() -> Any:
-            return self._apply(trainer, original())
-
-        dm.train_dataloader = train_dataloader
-        dm._resume_wrapped = True
-
-    def _apply(self, trainer: L.Trainer, dl: Any) -> Any:
-        # Lightning may build a throwaway loader first (estimated_stepping_batches), before the
-        # loop state is restored, so keep the state until training actually starts.
-        # trainer.current_epoch is not restored yet at this point (and Lightning moves on to the
-        # next epoch only later when the checkpoint closed an epoch), so trust the saved state.
-        state = self.pending
-        if state is None:
-            return dl
-        bs = getattr(dl, "batch_sampler", None)
-        if bs is None:
-            raise RuntimeError("mid-epoch resume needs a DataLoader built with a batch_sampler")
-        if state.get("sampler") is not None and hasattr(bs, "load_state_dict"):
-            bs.load_state_dict(state["sampler"])
-        if hasattr(bs, "set_epoch"):
-            bs.set_epoch(state["epoch"])
-        k = int(state["batches_done"])
-        if k <= 0:
-            return dl
-        if hasattr(bs, "set_resume_position"):
-            bs.set_resume_position(k)
-        else:
-            # DataLoader forbids re-assigning batch_sampler after __init__; this is the one place.
-            object.__setattr__(dl, "batch_sampler", _SkipFirstBatches(bs, k))
-        return dl
-
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.pending = None
-
-    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        # Lightning only calls set_epoch on dataloader.sampler / batch_sampler.sampler, not on a
-        # custom batch sampler, so without this every epoch would repeat epoch 0's order.
-        bs = _train_batch_sampler(trainer)
-        if bs is not None and hasattr(bs, "set_epoch"):
-            bs.set_epoch(trainer.current_epoch)
-
-    def on_save_checkpoint(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict
-    ) -> None:
-        bs = _train_batch_sampler(trainer)
-        # processed, not completed: checkpoints saved in on_train_batch_end have trained this
-        # batch but not yet counted it as completed.
-        done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
-        epoch = trainer.current_epoch
-        if done >= trainer.num_training_batches:  # saved at the end of an epoch: Lightning
-            epoch, done = epoch + 1, 0  # resumes with the next one
-        checkpoint[self.KEY] = {
-            "epoch": epoch,
-            "batches_done": done,
-            "sampler": bs.state_dict() if hasattr(bs, "state_dict") else None,
-        }
-
-    def on_load_checkpoint(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict
-    ) -> None:
-        if not self.datamodule_resumes:
-            self.pending = checkpoint.get(self.KEY)

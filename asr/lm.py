@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from asr.data.tokenizer import load_tokenizer
+from asr.decode import find_word_separator
 from asr.text import TextNormalizer
 
 log = logging.getLogger(__name__)
@@ -308,8 +310,6 @@ def write_lexicon(
     ``<unk>`` probability. Spellings already taken are skipped. Spelling tokenizers have no
     dictionary and ignore it.
     """
-    from asr.decode import find_word_separator
-
     sep = find_word_separator(tokenizer, separator)
     if getattr(tokenizer, "kind", "char") in ("bpe", "unigram"):
         sep = None  # sentencepiece pieces carry the word boundary themselves
@@ -377,8 +377,6 @@ def _cmd_arpa(args: argparse.Namespace) -> int:
 
 
 def _cmd_lexicon(args: argparse.Namespace) -> int:
-    from asr.data.tokenizer import load_tokenizer  # imported late: a sibling helper's module
-
     tokenizer = load_tokenizer(args.tokenizer)
     words_path = Path(args.words)
     if not words_path.is_file():

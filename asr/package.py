@@ -49,7 +49,9 @@ def save_package(
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    enc = model_config.to_dict() if isinstance(model_config, EncoderConfig) else dict(model_config)
+    if not isinstance(model_config, EncoderConfig):
+        model_config = EncoderConfig.from_dict(model_config)  # also a pre-split flat dict
+    enc = model_config.to_dict()
     tensors = {
         MODEL_PREFIX + k: v.detach().cpu().contiguous().clone()
         for k, v in model.state_dict().items()

@@ -7,9 +7,10 @@ summary (the line printed on stdout), per-speaker figures, the most frequent con
 per-utterance alignments in sclite ``pra`` style (REF/HYP columns, errors uppercase, ``***``
 for gaps) with icefall's ``(ref->hyp)`` line beside; ``summary.json`` holds the same figures.
 
-Inputs: ``id text`` lines, JSONL with ``id``/``text`` (optional ``speaker``), or sclite trn
-(``text (spk-utt)``). References missing from the hypotheses count as deletions (sclite's
-convention; ``--ignore-missing`` scores matched ids only); extra hypotheses are listed only.
+Inputs: ``id text`` lines, JSONL with ``id``/``text`` (optional ``speaker``), sclite trn
+(``text (spk-utt)``) or CTM (``.ctm``), all read by :func:`asr.transcripts.read_transcripts`.
+References missing from the hypotheses count as deletions (sclite's convention;
+``--ignore-missing`` scores matched ids only); extra hypotheses are listed only.
 """
 
 from __future__ import annotations
@@ -26,54 +27,11 @@ from typing import Any
 import jiwer
 
 from asr.text import DEFAULT_NOISE_TOKENS, TextNormalizer
+from asr.transcripts import Transcript, read_transcripts
 
 GAP = "***"
 #: confusions listed per kind in the report.
 TOP_CONFUSIONS = 20
-
-
-@dataclass
-class Transcript:
-    id: str
-    text: str
-    speaker: str | None = None
-
-
-def read_transcripts(path: str | Path) -> dict[str, Transcript]:
-    """Read ``id text``, JSONL or sclite trn (detected from the content), keyed by id."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"transcript file not found: {path}")
-    lines = [ln.rstrip("\n") for ln in path.read_text(encoding="utf-8").splitlines()]
-    lines = [ln for ln in lines if ln.strip()]
-    if not lines:
-        return {}
-    if lines[0].lstrip().startswith("{"):
-        kind = "jsonl"
-    elif all(ln.rstrip().endswith(")") and "(" in ln for ln in lines):
-        kind = "trn"
-    else:
-        kind = "text"
-    out: dict[str, Transcript] = {}
-    for n, line in enumerate(lines, start=1):
-        if kind == "jsonl":
-            try:
-                d = json.loads(line)
-                t = Transcript(str(d["id"]), str(d.get("text", "")), d.get("speaker"))
-            except (ValueError, KeyError) as e:
-                raise ValueError(f"{path}:{n}: bad JSONL line, need 'id' and 'text' ({e})") from e
-        elif kind == "trn":
-            text, _, rest = line.rstrip().rpartition("(")
-            uid = rest[:-1].strip()
-            spk = uid.split("-", 1)[0] if "-" in uid else None
-            t = Transcript(uid, text.strip(), spk)
-        else:
-            parts = line.split(maxsplit=1)
-            t = Transcript(parts[0], parts[1] if len(parts) > 1 else "")
-        if t.id in out:
-            raise ValueError(f"{path}:{n}: utterance id {t.id!r} appears twice")
-        out[t.id] = t
-    return out
 
 
 @dataclass
@@ -286,7 +244,7 @@ def format_report(res: ScoreResult, ref_path: str, hyp_path: str, norm: TextNorm
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="asr-score", description="WER/CER of HYP against REF.")
     p.add_argument("ref", help="references: 'id text', JSONL or trn")
-    p.add_argument("hyp", help="hypotheses: 'id text', JSONL or trn")
+    p.add_argument("hyp", help="hypotheses: 'id text', JSONL, trn or CTM (.ctm)")
     p.add_argument("--out-dir", help="write report.txt, summary.json, alignments.txt here")
     p.add_argument("--no-lowercase", action="store_true", help="keep case")
     p.add_argument("--keep-punctuation", action="store_true")

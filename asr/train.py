@@ -6,7 +6,9 @@ The YAML has ``model`` (:class:`asr.lightning.CTCLightningModule` arguments: enc
 scheduler), ``data`` (``class_path: asr.data.datamodule.ASRDataModule`` + ``init_args``),
 ``trainer`` (any Lightning Trainer argument: precision ``bf16-mixed``, strategy ``ddp``,
 devices, num_nodes; SLURM and torchrun are handled by Lightning) and ``run`` (checkpointing and
-packaging, :class:`RunOptions`). Rerunning the same command continues from
+packaging, :class:`RunOptions`). The data module defines the features and the vocabulary: its
+``feature_dim``, ``tokenizer`` and ``frame_shift_s`` are linked into the model (so
+``model.encoder.input_dim`` is not set in the YAML). Rerunning the same command continues from
 ``<default_root_dir>/checkpoints/last.ckpt``. Training ends by writing
 ``<default_root_dir>/model.safetensors`` (see :mod:`asr.package`).
 """
@@ -14,16 +16,18 @@ packaging, :class:`RunOptions`). Rerunning the same command continues from
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-from asr.lightning import CTCLightningModule, SamplerResumeCallback
+from asr.data.resume import ResumableDataModule
+from asr.lightning import CTCLightningModule
 from asr.package import package_from_checkpoints
 
 log = logging.getLogger(__name__)
@@ -33,7 +37,8 @@ log = logging.getLogger(__name__)
 class RunOptions:
     """Checkpointing, resuming and packaging.
 
-    :param save_top_k: keep the best N checkpoints by ``val_wer`` (plus ``last.ckpt``).
+    :param save_top_k: keep the best N checkpoints by the validation error rate
+        (:attr:`CTCLightningModule.validation_metric`, e.g. ``val_per``), plus ``last.ckpt``.
     :param every_n_train_steps: also save ``last.ckpt`` every this many steps (mid-epoch resume
         point); None = only at validation.
     :param resume: continue from ``checkpoints/last.ckpt`` when it exists.
@@ -49,61 +54,67 @@ class RunOptions:
     package_average: int = 1
 
 
+def checkpoint_callbacks(root: Path, run: RunOptions, metric: str) -> list[Callback]:
+    """Best-``metric`` checkpoints named after it (``epoch3-step120-val_per0.1150.ckpt``), plus
+    ``last.ckpt`` at validation and every ``run.every_n_train_steps`` steps."""
+    callbacks: list[Callback] = [
+        ModelCheckpoint(
+            dirpath=root / "checkpoints",
+            filename=f"epoch{{epoch}}-step{{step}}-{metric}{{{metric}:.4f}}",
+            auto_insert_metric_name=False,
+            monitor=metric,
+            mode="min",
+            save_top_k=run.save_top_k,
+            save_last=True,
+        )
+    ]
+    if run.every_n_train_steps:
+        callbacks.append(
+            ModelCheckpoint(
+                dirpath=root / "checkpoints",
+                filename="last",
+                save_top_k=0,
+                save_last=True,
+                every_n_train_steps=run.every_n_train_steps,
+                monitor=None,
+            )
+        )
+    return callbacks
+
+
 class ASRTrainCLI(LightningCLI):
     """LightningCLI without subcommands, with our callbacks and loggers rooted at one folder."""
 
     def add_arguments_to_parser(self, parser: Any) -> None:
         parser.add_class_arguments(RunOptions, "run")
+        # Defined once, by the data module; a data module without them leaves the model's own.
+        for source, target in (
+            ("data.feature_dim", "model.encoder.input_dim"),
+            ("data.tokenizer", "model.tokenizer"),
+            ("data.frame_shift_s", "model.feature_frame_shift_s"),
+        ):
+            parser.link_arguments(source, target, apply_on="instantiate")
 
-    def before_instantiate_classes(self) -> None:
-        # vocab size comes from the tokenizer file the data module uses
-        model, data = self.config.get("model"), self.config.get("data")
-        init = data.get("init_args") if data is not None else None
-        if model is not None and model.get("tokenizer_path") is None and init is not None:
-            tok = init.get("tokenizer_path")
-            if tok and model.get("vocab_size") is None:
-                model["tokenizer_path"] = tok
-
-    def _instantiate_trainer(self, config: dict[str, Any], callbacks: list) -> L.Trainer:
-        root = Path(config.get("default_root_dir") or ".")
-        config["default_root_dir"] = str(root)
-        run: RunOptions = self._run_options()
-        own = [
-            ModelCheckpoint(
-                dirpath=root / "checkpoints",
-                filename="epoch{epoch}-step{step}-wer{val_wer:.4f}",
-                auto_insert_metric_name=False,
-                monitor="val_wer",
-                mode="min",
-                save_top_k=run.save_top_k,
-                save_last=True,
-            ),
-            SamplerResumeCallback(),
+    def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
+        trainer_config = self.config_init.get("trainer") or {}
+        root = Path(trainer_config.get("default_root_dir") or ".")
+        metric = getattr(self.model, "validation_metric", "val_loss")
+        user = trainer_config.get("callbacks") or []
+        callbacks = [
+            *(user if isinstance(user, list) else [user]),
+            *checkpoint_callbacks(root, self.run_options(), metric),
         ]
-        if run.every_n_train_steps:
-            own.append(
-                ModelCheckpoint(
-                    dirpath=root / "checkpoints",
-                    filename="last",
-                    save_top_k=0,
-                    save_last=True,
-                    every_n_train_steps=run.every_n_train_steps,
-                    monitor=None,
-                )
-            )
-        if config.get("logger") in (None, True):
-            config["logger"] = [
+        if trainer_config.get("logger") in (None, True):
+            kwargs["logger"] = [
                 TensorBoardLogger(root, name="tensorboard", version=""),
                 CSVLogger(root, name="csv", version=""),
             ]
-        config.setdefault("use_distributed_sampler", False)  # our samplers shard by rank
-        # Lightning refuses to merge model and data hparams sharing a key (vocab_size) with
-        # different values; the config.yaml saved beside the logs records everything anyway.
-        config["enable_autolog_hparams"] = False
-        return super()._instantiate_trainer(config, [*callbacks, *own])
+        return super().instantiate_trainer(
+            default_root_dir=str(root), callbacks=callbacks, **kwargs
+        )
 
-    def _run_options(self) -> RunOptions:
-        r = self.config.get("run")
+    def run_options(self) -> RunOptions:
+        r = self.config_init.get("run")
         if isinstance(r, RunOptions):
             return r
         return RunOptions(**(dict(r) if r is not None else {}))
@@ -118,15 +129,22 @@ def build_cli(args: list[str] | None = None) -> ASRTrainCLI:
         args=args,
         seed_everything_default=1234,
         save_config_kwargs={"overwrite": True},
-        trainer_defaults={"use_distributed_sampler": False},
+        trainer_defaults={
+            "use_distributed_sampler": False,  # our samplers shard by rank
+            # Lightning refuses to merge model and data hparams sharing a key (vocab_size) with
+            # different values; the config.yaml saved beside the logs records everything.
+            "enable_autolog_hparams": False,
+        },
         auto_configure_optimizers=False,
     )
 
 
 def main(args: list[str] | None = None) -> None:
     cli = build_cli(args)
-    run = cli._run_options()
+    run = cli.run_options()
     trainer, model, dm = cli.trainer, cli.model, cli.datamodule
+    if isinstance(dm, ResumableDataModule):  # Lightning cannot see that the data module resumes
+        warnings.filterwarnings("ignore", "You're resuming from a checkpoint that ended before")
     root = Path(trainer.default_root_dir)
     last = root / "checkpoints" / "last.ckpt"
     ckpt = str(last) if run.resume and last.is_file() else None
@@ -139,8 +157,10 @@ def main(args: list[str] | None = None) -> None:
 
 
 def write_package(trainer: L.Trainer, dm: Any, run: RunOptions, root: Path) -> Path | None:
-    """Package the best checkpoint (or the mean of the best ``package_average``)."""
-    best = next((c for c in trainer.checkpoint_callbacks if c.monitor == "val_wer"), None)
+    """Package the best checkpoint (or the mean of the best ``package_average``) by the
+    validation metric the run's checkpoints follow."""
+    metric = getattr(trainer.lightning_module, "validation_metric", None)
+    best = next((c for c in trainer.checkpoint_callbacks if c.monitor == metric), None)
     ranked: list[str] = []
     if best is not None and best.best_k_models:
         ranked = sorted(best.best_k_models, key=lambda p: float(best.best_k_models[p]))

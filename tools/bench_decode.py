@@ -143,19 +143,23 @@ def _worker_search_only(cfg: dict) -> dict:
     }
 
 
-def _random_package(preset: str) -> object:
-    """A randomly initialised package of a named size, with the bench's char tokenizer."""
-    from asr.features import FbankConfig
-    from asr.models.ctc import CTCModel, encoder_preset
+def _random_package(recipe_config: str) -> object:
+    """A randomly initialised package sized like a recipe config's ``train.model.encoder``
+    (features from its ``train.data.init_args.fbank``), with the bench's char tokenizer."""
+    import torch
+    from yaml_get import load_config, lookup
+
+    from asr.features import as_fbank_config
+    from asr.models import CTCModel, EncoderConfig
     from asr.package import ModelPackage
 
-    torch_seed = 0
-    import torch
-
-    torch.manual_seed(torch_seed)
+    config = load_config(recipe_config)
+    fbank = as_fbank_config(lookup(config, "train.data.init_args.fbank", None))
+    encoder = {**lookup(config, "train.model.encoder"), "input_dim": fbank.feature_dim}
+    torch.manual_seed(0)
     tok = _CharTokenizer()
-    model = CTCModel(encoder_preset(preset), tok.vocab_size).eval()
-    return ModelPackage(model=model, tokenizer=tok, fbank_config=FbankConfig(), cmvn=None)
+    model = CTCModel(EncoderConfig.from_dict(encoder), tok.vocab_size).eval()
+    return ModelPackage(model=model, tokenizer=tok, fbank_config=fbank, cmvn=None)
 
 
 def _worker_model(cfg: dict) -> dict:
@@ -165,7 +169,7 @@ def _worker_model(cfg: dict) -> dict:
 
     torch.set_num_threads(cfg["threads"])
     model = _random_package(cfg["random_model"]) if cfg.get("random_model") else cfg["model"]
-    opts = DecodeOptions(
+    opts = DecodeOptions.from_flat(
         search=cfg["search"],
         lexicon=cfg.get("lexicon"),
         lm=cfg.get("lm"),
@@ -207,7 +211,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", help="model package; omit with --search-only")
     p.add_argument("--manifest", help="JSONL manifest (or any asr-decode input)")
     p.add_argument("--synthetic-minutes", type=float, help="add one synthetic file this long")
-    p.add_argument("--random-model", help="randomly initialised model of this preset (tiny, small)")
+    p.add_argument(
+        "--random-model",
+        help="randomly initialised model sized by this recipe config (e.g. "
+        "recipes/synth/conf/demo.yaml)",
+    )
     p.add_argument("--search-only", action="store_true", help="synthetic log-probs, no model")
     p.add_argument("--minutes", type=float, default=10.0, help="search-only audio length")
     p.add_argument("--utt-seconds", type=float, default=15.0, help="search-only utterance length")
@@ -272,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
             lex, lm, _ = _synthetic_lm(workdir, args.lm_words, seed=0)
             args.lexicon, args.lm = str(lex), str(lm)
         common.update(mode="model", model=args.model, random_model=args.random_model, inputs=inputs)
-        what = args.model or f"randomly initialised '{args.random_model}' preset"
+        what = args.model or f"randomly initialised, sized by {args.random_model}"
         setting = f"model {what} on {', '.join(inputs)}"
         if args.synthetic_minutes:
             setting += f" ({args.synthetic_minutes:g} min synthetic noise file)"

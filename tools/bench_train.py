@@ -23,7 +23,7 @@ from dataclasses import replace
 
 import torch
 
-from asr.models import CTCModel, EncoderConfig
+from asr.models import CTCModel, EncoderConfig, LSTMConfig, TransformerConfig
 
 FRAMES_PER_S = 100
 
@@ -33,29 +33,26 @@ def n_params(m: torch.nn.Module) -> int:
 
 
 def configs(args: argparse.Namespace) -> dict[str, EncoderConfig]:
-    base = EncoderConfig(
-        input_dim=80,
-        subsampling=4,
-        conv_channels=args.conv_channels,
-        d_model=args.d_model,
-        n_layers=args.layers,
-        n_heads=args.heads,
-        d_ff=4 * args.d_model,
-        dropout=0.1,
+    front = dict(
+        input_dim=80, subsampling=4, conv_channels=args.conv_channels, d_model=args.d_model
     )
+    layers = TransformerConfig(n_layers=args.layers, n_heads=args.heads, d_ff=4 * args.d_model)
+    base = EncoderConfig(**front, dropout=0.1, transformer=layers)
+
+    def bilstm(hidden: int) -> EncoderConfig:
+        lstm = LSTMConfig(hidden_size=hidden, n_layers=args.lstm_layers)
+        return EncoderConfig(**front, dropout=0.1, encoder_type="lstm", lstm=lstm)
+
     target = n_params(CTCModel(base, args.vocab))
     hidden, best = 32, None
     for h in range(32, 2049, 16):  # smallest gap in parameter count
-        c = replace(base, encoder_type="lstm", lstm_hidden=h, lstm_layers=args.lstm_layers)
-        gap = abs(n_params(CTCModel(c, args.vocab)) - target)
+        gap = abs(n_params(CTCModel(bilstm(h), args.vocab)) - target)
         if best is None or gap < best:
             hidden, best = h, gap
     return {
-        "linear": replace(base, attention="linear"),
-        "softmax": replace(base, attention="softmax"),
-        "bilstm": replace(
-            base, encoder_type="lstm", lstm_hidden=hidden, lstm_layers=args.lstm_layers
-        ),
+        "linear": replace(base, transformer=replace(layers, attention="linear")),
+        "softmax": replace(base, transformer=replace(layers, attention="softmax")),
+        "bilstm": bilstm(hidden),
     }
 
 
@@ -183,7 +180,7 @@ def main(argv: list[str] | None = None) -> None:
         "",
         f"Batch {args.batch} x length, {args.steps} timed steps (fwd+bwd+AdamW) after 1 warm-up; "
         f"transformer {args.layers} layers, d_model {args.d_model}, {args.heads} heads, 4x "
-        f"subsampling; Bi-LSTM {args.lstm_layers} layers x {cfgs['bilstm'].lstm_hidden} per "
+        f"subsampling; Bi-LSTM {args.lstm_layers} layers x {cfgs['bilstm'].lstm.hidden_size} per "
         "direction (matched parameter count).",
         "",
         "| encoder | params | "

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# One-shot GPU check of the CUDA causal-product kernel, for a session that has a GPU.
-# Run from the repository root on a machine with an NVIDIA GPU (e.g. the lent device machine).
+# One-shot GPU check of the CUDA causal-product kernel: build, GPU tests, benchmarks.
+# Run from the repository root on a machine with an NVIDIA GPU.
 # It needs no install: it uses .venv if present, else the system python with torch.
 #   bash tools/gpu_check.sh          (about 2-5 min: build ~1 min, tests, benchmarks)
 # Covers the causal product and the fused linear-attention layer (asr/attention/csrc/*cuda*): the

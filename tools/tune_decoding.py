@@ -22,9 +22,10 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from asr.decode import BeamSearchDecoder
+from asr.decode import BeamSearchConfig, BeamSearchDecoder
 from asr.inference import DecodeOptions, Transcriber, collect_inputs
-from asr.score import Transcript, read_transcripts, score
+from asr.score import score
+from asr.transcripts import Transcript, read_transcripts
 
 
 def dev_log_probs(
@@ -36,13 +37,9 @@ def dev_log_probs(
         raise SystemExit(f"tune_decoding: unreadable inputs: {[e.error for e in errors]}")
     tr = Transcriber(model, DecodeOptions(batch_seconds=batch_seconds))
     out = []
-    with torch.inference_mode():
-        for batch in tqdm(list(tr.batches(items)), desc="acoustic model", file=sys.stderr):
-            feats = [tr._features(it)[0] for it in batch]
-            lengths = torch.tensor([f.shape[0] for f in feats])
-            x = torch.nn.utils.rnn.pad_sequence(feats, batch_first=True)
-            log_probs, lengths = tr.package.log_probs(x, lengths)
-            out.append(([it.id for it in batch], log_probs.float().cpu(), lengths.cpu()))
+    for batch in tqdm(list(tr.batches(items)), desc="acoustic model", file=sys.stderr):
+        log_probs, lengths = tr.log_probs([tr.featurize(it)[0] for it in batch])
+        out.append(([it.id for it in batch], log_probs, lengths))
     return tr, out
 
 
@@ -54,8 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lm", required=True)
     p.add_argument("--lm-weights", type=float, nargs="+", default=[0.5, 1.0, 1.5, 2.0, 3.0])
     p.add_argument("--word-scores", type=float, nargs="+", default=[-1.0, 0.0, 1.0, 2.0])
-    p.add_argument("--beam-size", type=int, default=50)
-    p.add_argument("--batch-seconds", type=float, default=120.0)
+    p.add_argument("--beam-size", type=int, default=BeamSearchConfig.beam_size)
+    p.add_argument("--batch-seconds", type=float, default=DecodeOptions.batch_seconds)
     p.add_argument("--out", help="write the table and the best pair here as JSON")
     args = p.parse_args(argv)
 
@@ -65,14 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     grid = list(itertools.product(args.lm_weights, args.word_scores))
     for lm_weight, word_score in tqdm(grid, desc="grid", file=sys.stderr):
-        dec = BeamSearchDecoder(
-            tr.tokenizer,
-            args.lexicon,
-            args.lm,
-            lm_weight=lm_weight,
-            word_score=word_score,
-            beam_size=args.beam_size,
+        config = BeamSearchConfig(
+            lm_weight=lm_weight, word_score=word_score, beam_size=args.beam_size
         )
+        dec = BeamSearchDecoder(tr.tokenizer, args.lexicon, args.lm, config=config)
         hyps: dict[str, Transcript] = {}
         for ids, log_probs, lengths in batches:
             for utt, nbest in zip(ids, dec(log_probs, lengths, tr.frame_shift_s), strict=True):

@@ -1,8 +1,8 @@
 """Write a recipe's RESULTS.md from the scoring summaries, stage timings and the machine.
 
-Reads ``EXP/score/<split>/<search>/summary.json`` (written by ``asr-score --out-dir``) and
-``EXP/timing.tsv`` (written by ``run.sh``), so every figure in RESULTS.md comes from files the
-run produced.
+Reads ``EXP/score/<split>/<search>/summary.json`` (written by ``asr-score --out-dir``),
+``EXP/decode.yaml`` (the decoding options stage 5 passed) and ``EXP/timing.tsv`` (written by
+``run.sh``), so every figure in RESULTS.md comes from files the run produced.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import json
 import subprocess
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from asr.machine import machine_description
 
@@ -35,6 +37,15 @@ def _timings(exp_dir: Path) -> list[tuple[str, str, int]]:
             stage, what, seconds = line.split("\t")
             latest[stage] = (stage, what, int(seconds))
     return [latest[k] for k in sorted(latest, key=int)]
+
+
+def _decode_options(exp_dir: Path) -> str:
+    """The options stage 5 gave ``asr-decode`` (the rest were the defaults)."""
+    path = exp_dir / "decode.yaml"
+    if not path.exists():
+        return "defaults"
+    options = yaml.safe_load(path.read_text()) or {}
+    return ", ".join(f"{k} {v}" for k, v in options.items()) or "defaults"
 
 
 def _model_info(package: Path) -> dict:
@@ -87,6 +98,9 @@ def main(argv: list[str] | None = None) -> None:
         "| split | search | WER % | CER % | utterances | words |",
         "|---|---|---|---|---|---|",
         *rows,
+        "",
+        f"Decoding options: {_decode_options(args.exp_dir)} (`{args.exp_dir / 'decode.yaml'}`; "
+        "every other `asr-decode` option at its default).",
         "",
         f"Machine: {machine_description()}. Commit: {_git_commit()}.",
         "",

@@ -75,11 +75,11 @@ def main(argv: list[str] | None = None) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     config = load_config(args[0])
-    if args[1] == "--section":
-        section = lookup(config, args[2])
-        Path(args[3]).write_text(yaml.safe_dump(section, sort_keys=False))
-        return 0
     try:
+        if args[1] == "--section":
+            section = lookup(config, args[2])
+            Path(args[3]).write_text(yaml.safe_dump(section, sort_keys=False))
+            return 0
         value = lookup(config, args[1], *args[2:3])
     except KeyError as err:
         print(f"error: {args[0]}: {err.args[0]}", file=sys.stderr)

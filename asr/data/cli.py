@@ -1,6 +1,7 @@
 """``asr-data``: manifest checks, Kaldi import/export, CMVN and tokenizer preparation.
 
-Subcommands: ``validate``, ``info``, ``from-kaldi``, ``to-kaldi``, ``cmvn``, ``tokenizer``.
+Subcommands: ``validate``, ``info``, ``from-kaldi``, ``to-kaldi``, ``cmvn``, ``tokenizer``,
+``augment``, ``wsj`` (WSJ from the LDC discs, :mod:`asr.data.wsj`).
 """
 
 from __future__ import annotations
@@ -8,9 +9,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import fields
 from pathlib import Path
 
+import yaml
+
 from asr.data.manifest import read_manifest, validate_manifest, write_manifest
+from asr.features import FbankConfig
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -56,17 +61,25 @@ def _to_kaldi(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fbank_config(args: argparse.Namespace) -> FbankConfig:
+    """``--fbank-config`` (a YAML mapping of FbankConfig fields) with any field flags on top."""
+    values: dict = {}
+    if args.fbank_config:
+        values = yaml.safe_load(Path(args.fbank_config).read_text()) or {}
+        if not isinstance(values, dict):
+            raise ValueError(f"{args.fbank_config}: expected a mapping of FbankConfig fields")
+    for f in fields(FbankConfig):
+        if getattr(args, f.name) is not None:
+            values[f.name] = getattr(args, f.name)
+    return FbankConfig.from_dict(values)
+
+
 def _cmvn(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from asr.features import FbankConfig, compute_cmvn
+    from asr.features import compute_cmvn
 
-    cfg = FbankConfig(
-        num_mel_bins=args.num_mel_bins,
-        frame_length_ms=args.frame_length_ms,
-        frame_shift_ms=args.frame_shift_ms,
-        deltas=args.deltas,
-    )
+    cfg = _fbank_config(args)
     utts = read_manifest(args.manifest)
     with tqdm(total=len(utts), unit="utt", desc="cmvn") as bar:
         cmvn = compute_cmvn(utts, cfg, num_workers=args.num_workers, progress=bar.update)
@@ -87,6 +100,20 @@ def _tokenizer(args: argparse.Namespace) -> int:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     tok.save(args.out)
     print(f"wrote {args.kind} tokenizer ({tok.vocab_size} tokens) to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _augment(args: argparse.Namespace) -> int:
+    import yaml
+
+    from asr.data.augment import AugmentConfig, augment_manifest
+
+    cfg = AugmentConfig.from_any(yaml.safe_load(Path(args.config).read_text()) or {})
+    assert cfg is not None
+    out = augment_manifest(
+        args.manifest, args.out, cfg, seed=(args.seed,), jobs=args.jobs, audio_dir=args.audio_dir
+    )
+    print(f"wrote {out} (audio: {cfg})", file=sys.stderr)
     return 0
 
 
@@ -116,10 +143,18 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("cmvn", help="global CMVN statistics of a training manifest")
     s.add_argument("--manifest", required=True)
     s.add_argument("--out", required=True)
-    s.add_argument("--num-mel-bins", type=int, default=80)
-    s.add_argument("--frame-length-ms", type=float, default=25.0)
-    s.add_argument("--frame-shift-ms", type=float, default=10.0)
-    s.add_argument("--deltas", action="store_true")
+    s.add_argument(
+        "--fbank-config",
+        help="YAML mapping of asr.features.FbankConfig fields, e.g. a recipe's "
+        "train.data.init_args.fbank section (the features training will use)",
+    )
+    for f in fields(FbankConfig):  # one flag per field, overriding --fbank-config
+        kind = type(f.default)
+        flag = "--" + f.name.replace("_", "-")
+        if kind is bool:
+            s.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
+        else:
+            s.add_argument(flag, type=kind, default=None, help=f"default {f.default}")
     s.add_argument("--num-workers", type=int, default=2)
     s.set_defaults(func=_cmvn)
 
@@ -131,6 +166,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--oov", default="spell", choices=["spell", "skip", "error"])
     s.add_argument("--out", required=True)
     s.set_defaults(func=_tokenizer)
+
+    s = sub.add_parser(
+        "augment", help="augmented copy of a manifest's audio (reverb, noise, telephone, gain)"
+    )
+    s.add_argument("--manifest", required=True)
+    s.add_argument("--config", required=True, help="YAML mapping of asr.data.augment.AugmentConfig")
+    s.add_argument("--out", required=True, help="the new manifest")
+    s.add_argument("--audio-dir", help="where the audio goes (default: audio/<out name> beside it)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--jobs", type=int, default=2, help="worker processes (output does not change)")
+    s.set_defaults(func=_augment)
+
+    from asr.data.wsj import add_wsj_parser
+
+    add_wsj_parser(sub)
     return p
 
 

@@ -5,10 +5,15 @@ feature-extraction stage is needed before training. Batches follow docs/ARCHITEC
 ``features (B, T, F)`` with CMVN applied, ``feature_lengths``, ``targets (B, L)`` padded with
 0 (the blank), ``target_lengths``, ``ids``, ``texts`` (normalised).
 
+The module also defines what the model must match: ``feature_dim`` (from the one ``fbank``
+config) and the ``tokenizer`` (loaded, or trained from the training transcripts); ``asr-train``
+links both into the model.
+
 Distributed training: the module builds a :class:`DurationBucketSampler` with the trainer's
 rank and world size, so create the Trainer with ``use_distributed_sampler=False``.
-Resumption: the module's ``state_dict`` (saved by Lightning in every checkpoint) records the
-sampler position, so a run killed mid-epoch continues at the next batch.
+Resumption: :class:`asr.data.resume.ResumableDataModule` keeps the sampler position in the
+module's ``state_dict`` (saved by Lightning in every checkpoint), so a run killed mid-epoch
+continues at the next batch.
 """
 
 from __future__ import annotations
@@ -19,12 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from asr.audio import load_audio
+from asr.data.augment import AugmentConfig, WaveformAugmenter
 from asr.data.manifest import Utterance, read_manifest
+from asr.data.resume import ResumableDataModule
 from asr.data.sampler import DurationBucketSampler
 from asr.data.tokenizer import Tokenizer, load_tokenizer, train_tokenizer
 from asr.features import (
@@ -44,13 +50,15 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class FeaturePipeline:
-    """audio -> (speed perturbation) -> fbank -> CMVN -> (SpecAugment) for one utterance."""
+    """audio -> (waveform augmentation) -> (speed perturbation) -> fbank -> CMVN ->
+    (SpecAugment) for one utterance. Augmented audio is never cached."""
 
     fbank: FbankConfig
     cmvn: GlobalCMVN | None = None
     spec_augment: SpecAugment | None = None
     speed_factors: tuple[float, ...] = ()
     cache_dir: str | None = None
+    augment: WaveformAugmenter | None = None
 
     def __post_init__(self) -> None:
         self._cache = FeatureCache(self.cache_dir, self.fbank) if self.cache_dir else None
@@ -59,13 +67,15 @@ class FeaturePipeline:
         factor = random.choice(self.speed_factors) if self.speed_factors else 1.0
         feats = None
         key = f"{utt.id}\t{utt.audio}\t{utt.offset}\t{utt.duration}"
-        if self._cache is not None and factor == 1.0:
+        cached = self._cache is not None and factor == 1.0 and self.augment is None
+        if cached:
             feats = self._cache.get(key)
         if feats is None:
             audio = load_audio(utt.audio, self.fbank.sample_rate, utt.offset or 0.0, utt.duration)
-            wav = speed_perturb(audio.waveform, factor, audio.sample_rate)
+            wav = audio.waveform if self.augment is None else self.augment(audio.waveform)
+            wav = speed_perturb(wav, factor, audio.sample_rate)
             feats = fbank_features(wav, audio.sample_rate, self.fbank)
-            if self._cache is not None and factor == 1.0:
+            if cached:
                 self._cache.put(key, feats)
         if self.cmvn is not None:
             feats = self.cmvn(feats)
@@ -98,6 +108,19 @@ class ASRDataset(Dataset):
         }
 
 
+class BatchDataset(Dataset):
+    """Indexed by one batch of utterance indices (what the sampler yields): its items."""
+
+    def __init__(self, items: Dataset) -> None:
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)  # type: ignore[arg-type]
+
+    def __getitem__(self, indices: list[int]) -> list[dict[str, Any]]:
+        return [self.items[i] for i in indices]
+
+
 def collate_batch(items: list[dict[str, Any]]) -> dict[str, Any]:
     """Pad features with 0 (the CMVN mean) and targets with 0 (the blank)."""
     feats = [it["features"] for it in items]
@@ -125,7 +148,7 @@ def _worker_init(_: int) -> None:
     torch.set_num_threads(1)
 
 
-class ASRDataModule(pl.LightningDataModule):
+class ASRDataModule(ResumableDataModule):
     """Train/val/test loaders over JSONL manifests.
 
     :param train_manifest: training JSONL (needed to build a missing tokenizer or CMVN).
@@ -133,10 +156,13 @@ class ASRDataModule(pl.LightningDataModule):
     :param tokenizer_path: tokenizer JSON; trained from ``train_manifest`` (``tokenizer_kind``,
         ``vocab_size``) and written there if the file does not exist; None: train, keep in memory.
     :param cmvn_path: CMVN JSON; computed from ``train_manifest`` and written if missing.
-    :param fbank: :class:`FbankConfig` or a dict of its fields.
+    :param fbank: :class:`FbankConfig` or a dict of its fields: the features of training, of the
+        CMVN statistics and of the model package.
     :param spec_augment: SpecAugment settings for training (None: off; ``{}``: defaults).
     :param speed_perturb: training speed factors drawn per utterance, e.g. ``[0.9, 1.0, 1.1]``
         (default off). Batches of perturbed audio can be up to 1/min(factor) longer.
+    :param augment: :class:`~asr.data.augment.AugmentConfig` (or its fields) applied to the
+        training audio as it is read (None: off; the synthetic corpus can bake it in instead).
     :param max_batch_seconds: audio seconds per batch (per device).
     :param max_batch_utterances: optional cap on utterances per batch.
     :param feature_cache_dir: cache unperturbed fbank features here (needs dither 0).
@@ -156,6 +182,7 @@ class ASRDataModule(pl.LightningDataModule):
         fbank: FbankConfig | dict[str, Any] | None = None,
         spec_augment: SpecAugmentConfig | dict[str, Any] | None = None,
         speed_perturb: list[float] | None = None,
+        augment: AugmentConfig | dict[str, Any] | None = None,
         max_batch_seconds: float = 120.0,
         max_batch_utterances: int | None = None,
         num_buckets: int = 10,
@@ -179,6 +206,7 @@ class ASRDataModule(pl.LightningDataModule):
             spec_augment = SpecAugmentConfig.from_dict(spec_augment)
         self.spec_augment = spec_augment
         self.speed_factors = tuple(float(f) for f in (speed_perturb or ()))
+        self.augment = AugmentConfig.from_any(augment)
         self.max_batch_seconds = max_batch_seconds
         self.max_batch_utterances = max_batch_utterances
         self.num_buckets = num_buckets
@@ -187,10 +215,31 @@ class ASRDataModule(pl.LightningDataModule):
         self.feature_cache_dir = feature_cache_dir
         self.cmvn_workers = cmvn_workers
         self.prefetch_factor = prefetch_factor
-        self.tokenizer: Tokenizer | None = None
+        self._tokenizer: Tokenizer | None = None
         self.cmvn: GlobalCMVN | None = None
-        self._train_sampler: DurationBucketSampler | None = None
-        self._pending_sampler_state: dict[str, Any] | None = None
+
+    # ---- what the model must match
+
+    @property
+    def feature_dim(self) -> int:
+        """Features per frame (the encoder's ``input_dim``)."""
+        return self.fbank.feature_dim
+
+    @property
+    def frame_shift_s(self) -> float:
+        """Seconds per feature frame."""
+        return self.fbank.frame_shift_ms / 1000.0
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        """Loaded from ``tokenizer_path``, or trained from ``train_manifest`` when that file
+        does not exist yet (:meth:`prepare_data` then writes this same tokenizer there)."""
+        if self._tokenizer is None:
+            if self.tokenizer_path and Path(self.tokenizer_path).exists():
+                self._tokenizer = load_tokenizer(self.tokenizer_path)
+            else:
+                self._tokenizer = self._build_tokenizer()
+        return self._tokenizer
 
     # ---- preparation
 
@@ -211,17 +260,13 @@ class ASRDataModule(pl.LightningDataModule):
         """Rank 0 only: write a missing tokenizer / CMVN file so every rank loads the same."""
         if self.tokenizer_path and not Path(self.tokenizer_path).exists():
             log.info("training %s tokenizer -> %s", self.tokenizer_kind, self.tokenizer_path)
-            self._build_tokenizer().save(self.tokenizer_path)
+            self.tokenizer.save(self.tokenizer_path)
         if self.cmvn_path and not Path(self.cmvn_path).exists():
             log.info("computing CMVN -> %s", self.cmvn_path)
             self._build_cmvn().save(self.cmvn_path)
 
     def setup(self, stage: str | None = None) -> None:
-        if self.tokenizer is None:
-            if self.tokenizer_path and Path(self.tokenizer_path).exists():
-                self.tokenizer = load_tokenizer(self.tokenizer_path)
-            else:
-                self.tokenizer = self._build_tokenizer()
+        self.tokenizer  # noqa: B018 (load or train it now, not in the first loader)
         if self.cmvn is None:
             if self.cmvn_path and Path(self.cmvn_path).exists():
                 self.cmvn = GlobalCMVN.load(self.cmvn_path)
@@ -237,15 +282,20 @@ class ASRDataModule(pl.LightningDataModule):
         return int(trainer.global_rank), int(trainer.world_size)
 
     def _loader(self, manifest: str, train: bool) -> DataLoader:
-        if self.tokenizer is None or self.cmvn is None:
+        if self.cmvn is None:
             self.setup()
         utts = read_manifest(manifest)
+        augment = None
+        if train and self.augment is not None and self.augment.enabled:
+            sources = [u.audio for u in utts]
+            augment = WaveformAugmenter(self.augment, sources, self.fbank.sample_rate, self.seed)
         pipeline = FeaturePipeline(
             self.fbank,
             self.cmvn,
             SpecAugment(self.spec_augment) if train and self.spec_augment else None,
             self.speed_factors if train else (),
             self.feature_cache_dir,
+            augment,
         )
         rank, world = self._dist()
         sampler = DurationBucketSampler(
@@ -259,14 +309,11 @@ class ASRDataModule(pl.LightningDataModule):
             world_size=world,
         )
         if train:
-            if self._pending_sampler_state is not None:
-                sampler.load_state_dict(self._pending_sampler_state)
-                self._pending_sampler_state = None
-            self._train_sampler = sampler
-        assert self.tokenizer is not None
+            sampler = self.resumable(sampler)
         return DataLoader(
-            ASRDataset(utts, self.tokenizer, pipeline),
-            batch_sampler=sampler,
+            BatchDataset(ASRDataset(utts, self.tokenizer, pipeline)),
+            sampler=sampler,  # yields whole batches; Lightning calls its set_epoch
+            batch_size=None,
             num_workers=self.num_workers,
             collate_fn=collate_batch,
             worker_init_fn=_worker_init if self.num_workers else None,
@@ -289,27 +336,3 @@ class ASRDataModule(pl.LightningDataModule):
         if not self.test_manifest:
             raise ValueError("test_dataloader needs test_manifest")
         return self._loader(self.test_manifest, train=False)
-
-    # ---- checkpointed state (Lightning saves it in every checkpoint)
-
-    def state_dict(self) -> dict[str, Any]:
-        s = self._train_sampler
-        if s is None:
-            return {}
-        consumed = None
-        trainer = getattr(self, "trainer", None)
-        if trainer is not None:
-            # the DataLoader prefetches, so count what training processed, not what was sampled
-            loop = trainer.fit_loop.epoch_loop
-            consumed = int(loop.batch_progress.current.processed)
-            s.set_epoch(int(trainer.current_epoch))
-        return {"train_sampler": s.state_dict(consumed)}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        state = state_dict.get("train_sampler")
-        if state is None:
-            return
-        if self._train_sampler is not None:
-            self._train_sampler.load_state_dict(state)
-        else:
-            self._pending_sampler_state = state

@@ -37,16 +37,17 @@ class Utterance:
                 audio = str(Path(audio).resolve().relative_to(relative_to.resolve()))
             except ValueError:
                 pass  # outside the manifest folder: keep it absolute
+        # to the microsecond: a 16 kHz sample is 62.5 us, so the sample count survives
         d: dict[str, Any] = {
             "id": self.id,
             "audio": audio,
-            "duration": round(float(self.duration), 4),
+            "duration": round(float(self.duration), 6),
             "text": self.text,
         }
         if self.speaker is not None:
             d["speaker"] = self.speaker
         if self.offset:
-            d["offset"] = round(float(self.offset), 4)
+            d["offset"] = round(float(self.offset), 6)
         if self.recording is not None:
             d["recording"] = self.recording
         return d

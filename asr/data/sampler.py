@@ -9,7 +9,9 @@ Distributed: ranks must run the same number of steps or DDP hangs. Instead of dr
 repeating data, the sampler splits its largest batches in two until the batch count is a
 multiple of ``world_size``; every utterance is still seen exactly once per epoch on exactly one
 rank. Only when there are fewer utterances than ranks are batches repeated (padding).
-Use it with ``Trainer(use_distributed_sampler=False)`` so Lightning does not wrap it.
+Give it to a DataLoader as ``sampler=`` with ``batch_size=None`` (each item is one batch, so
+Lightning's ``set_epoch`` calls reach it) and use ``Trainer(use_distributed_sampler=False)`` so
+Lightning does not wrap it.
 
 Same length every epoch: shuffling within buckets changes how utterances fill batches, so the
 batch count would drift by a few between epochs. Lightning reads ``len()`` once and runs
@@ -18,8 +20,8 @@ validation when the batch index reaches it: an epoch one batch short silently sk
 largest batches or moving the shortest batch's utterances into batches with room left (when
 they fit nowhere, epoch 0's batches are reused in a new order).
 
-Resuming: ``state_dict()`` records the epoch and how many batches this rank has consumed;
-after ``load_state_dict()`` the same epoch continues at the next batch.
+Resuming (:mod:`asr.data.resume`): ``state_dict()`` records the epoch and how many batches
+this rank has consumed; after ``load_state_dict()`` the same epoch continues at the next batch.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Any
 
 
 class DurationBucketSampler:
-    """Batch sampler yielding lists of dataset indices.
+    """Sampler yielding batches: lists of dataset indices.
 
     :param durations: seconds of each utterance (dataset order).
     :param max_batch_seconds: upper bound on the summed duration of a batch; an utterance longer

@@ -1,16 +1,21 @@
-"""Acoustic models: encoders (linear/softmax transformer, Bi-LSTM) and the CTC model."""
+"""Acoustic models: encoders (linear/softmax transformer, Bi-LSTM) and the CTC model.
 
-from asr.models.ctc import PRESETS, CTCModel, build_encoder, encoder_preset
-from asr.models.encoder import EncoderConfig, TransformerEncoder, lengths_to_padding_mask
+Model sizes are not named here: they live in the recipes' YAML configs
+(``train.model.encoder``), the one place a run's settings are read from.
+"""
+
+from asr.models.config import EncoderConfig, LSTMConfig, TransformerConfig
+from asr.models.ctc import CTCModel, build_encoder
+from asr.models.encoder import TransformerEncoder, lengths_to_padding_mask
 from asr.models.lstm import BiLSTMEncoder
 
 __all__ = [
-    "PRESETS",
     "BiLSTMEncoder",
     "CTCModel",
     "EncoderConfig",
+    "LSTMConfig",
+    "TransformerConfig",
     "TransformerEncoder",
     "build_encoder",
-    "encoder_preset",
     "lengths_to_padding_mask",
 ]

@@ -7,72 +7,16 @@ sensitive to precision.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import torch
 from torch import nn
 
-from asr.models.encoder import EncoderConfig, TransformerEncoder
+from asr.models.config import EncoderConfig
+from asr.models.encoder import TransformerEncoder
 from asr.models.lstm import BiLSTMEncoder
-
-# Named sizes. ``wsj`` follows the paper's WSJ transformer (9 layers, 6 heads); the paper does not
-# pin d_model in the main text, so we take 6 heads x 64 = 384 (400 is not divisible by 6) and a
-# 4x feed-forward (~18.5M parameters with 80 mel bins). ``wsj-lstm`` is the Bi-LSTM baseline
-# (3 bidirectional layers) with its hidden size chosen to match that parameter count.
-PRESETS: dict[str, EncoderConfig] = {
-    "tiny": EncoderConfig(
-        input_dim=80,
-        subsampling=4,
-        conv_channels=8,
-        d_model=32,
-        n_layers=2,
-        n_heads=2,
-        d_ff=64,
-        dropout=0.0,
-        lstm_hidden=16,
-        lstm_layers=1,
-    ),
-    "small": EncoderConfig(
-        input_dim=80,
-        subsampling=4,
-        conv_channels=128,
-        d_model=192,
-        n_layers=6,
-        n_heads=4,
-        d_ff=768,
-        dropout=0.1,
-    ),
-    "wsj": EncoderConfig(
-        input_dim=80,
-        subsampling=4,
-        conv_channels=256,
-        d_model=384,
-        n_layers=9,
-        n_heads=6,
-        d_ff=1536,
-        dropout=0.1,
-    ),
-    "wsj-lstm": EncoderConfig(
-        encoder_type="lstm",
-        input_dim=80,
-        subsampling=4,
-        conv_channels=256,
-        d_model=384,
-        lstm_hidden=512,
-        lstm_layers=3,
-        dropout=0.1,
-    ),
-}
-
-
-def encoder_preset(name: str, **overrides: object) -> EncoderConfig:
-    """A named size with optional field overrides, e.g. ``encoder_preset("wsj", attention="softmax")``."""
-    if name not in PRESETS:
-        raise ValueError(f"unknown encoder preset {name!r}; choose from {sorted(PRESETS)}")
-    return replace(PRESETS[name], **overrides)
 
 
 def build_encoder(cfg: EncoderConfig) -> nn.Module:
+    """The encoder module ``cfg.encoder_type`` names."""
     if cfg.encoder_type == "lstm":
         return BiLSTMEncoder(cfg)
     return TransformerEncoder(cfg)

@@ -9,78 +9,12 @@ zeros a lone utterance sees at its edges) and attention ignores padded keys.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
 
 import torch
 from torch import nn
 
-from asr.attention import KINDS, AttentionLayer
-
-POSITIONAL_KINDS = ("sinusoidal", "conv", "none")
-ENCODER_TYPES = ("transformer", "lstm")
-
-
-@dataclass
-class EncoderConfig:
-    """Every encoder hyperparameter in one place (serialised into checkpoints and packages).
-
-    :param encoder_type: ``transformer`` (attention kind below) or ``lstm`` (Bi-LSTM baseline).
-    :param input_dim: feature dimension F of the filterbanks fed in.
-    :param subsampling: time reduction of the conv front end: 1, 2 or 4.
-    :param conv_channels: channels of the two Conv2d front-end layers (0 = no convs, linear only).
-    :param attention: attention kind understood by :class:`asr.attention.AttentionLayer`.
-    :param positional: ``sinusoidal`` (added after the front end), ``conv`` (depthwise conv,
-        masked), or ``none``.
-    :param lstm_hidden: hidden size per direction of the Bi-LSTM baseline.
-    """
-
-    encoder_type: str = "transformer"
-    input_dim: int = 80
-    subsampling: int = 4
-    conv_channels: int = 256
-    d_model: int = 256
-    n_layers: int = 6
-    n_heads: int = 4
-    d_ff: int = 1024
-    attention: str = "linear"
-    feature_map: str = "elu"
-    positional: str = "sinusoidal"
-    conv_pos_kernel: int = 31
-    dropout: float = 0.1
-    attention_dropout: float = 0.0
-    lstm_hidden: int = 320
-    lstm_layers: int = 3
-
-    def __post_init__(self) -> None:
-        if self.encoder_type not in ENCODER_TYPES:
-            raise ValueError(
-                f"encoder_type must be one of {ENCODER_TYPES}, got {self.encoder_type!r}"
-            )
-        if self.subsampling not in (1, 2, 4):
-            raise ValueError(f"subsampling must be 1, 2 or 4, got {self.subsampling}")
-        if self.attention not in KINDS:
-            raise ValueError(f"attention must be one of {KINDS}, got {self.attention!r}")
-        if self.positional not in POSITIONAL_KINDS:
-            raise ValueError(
-                f"positional must be one of {POSITIONAL_KINDS}, got {self.positional!r}"
-            )
-        if self.conv_pos_kernel % 2 == 0:
-            raise ValueError(
-                f"conv_pos_kernel must be odd to keep lengths, got {self.conv_pos_kernel}"
-            )
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> EncoderConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(
-                f"unknown EncoderConfig keys {sorted(unknown)}; known: {sorted(known)}"
-            )
-        return cls(**d)
+from asr.attention import AttentionLayer
+from asr.models.config import EncoderConfig, TransformerConfig
 
 
 def lengths_to_padding_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
@@ -194,7 +128,7 @@ class NoPositionalEncoding(nn.Module):
         return x
 
 
-def make_positional(cfg: EncoderConfig, d_model: int) -> nn.Module:
+def make_positional(cfg: TransformerConfig, d_model: int) -> nn.Module:
     if cfg.positional == "sinusoidal":
         return SinusoidalPositionalEncoding(d_model)
     if cfg.positional == "conv":
@@ -205,24 +139,24 @@ def make_positional(cfg: EncoderConfig, d_model: int) -> nn.Module:
 class TransformerLayer(nn.Module):
     """Pre-norm block: x + Attn(LN(x)); x + FFN(LN(x))."""
 
-    def __init__(self, cfg: EncoderConfig) -> None:
+    def __init__(self, d_model: int, cfg: TransformerConfig, dropout: float) -> None:
         super().__init__()
-        self.norm_attn = nn.LayerNorm(cfg.d_model)
+        self.norm_attn = nn.LayerNorm(d_model)
         self.attn = AttentionLayer(
-            cfg.d_model,
+            d_model,
             cfg.n_heads,
             kind=cfg.attention,
             feature_map=cfg.feature_map,
             dropout=cfg.attention_dropout,
         )
-        self.norm_ff = nn.LayerNorm(cfg.d_model)
+        self.norm_ff = nn.LayerNorm(d_model)
         self.ff = nn.Sequential(
-            nn.Linear(cfg.d_model, cfg.d_ff),
+            nn.Linear(d_model, cfg.d_ff),
             nn.GELU(),
-            nn.Dropout(cfg.dropout),
-            nn.Linear(cfg.d_ff, cfg.d_model),
+            nn.Dropout(dropout),
+            nn.Linear(cfg.d_ff, d_model),
         )
-        self.drop = nn.Dropout(cfg.dropout)
+        self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, pad_mask: torch.Tensor) -> torch.Tensor:
         x = x + self.drop(self.attn(self.norm_attn(x), key_padding_mask=pad_mask))
@@ -236,9 +170,13 @@ class TransformerEncoder(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.front_end = make_front_end(cfg, cfg.d_model)
-        self.positional = make_positional(cfg, cfg.d_model)
+        layers = cfg.transformer
+        assert layers is not None  # EncoderConfig fills the selected section
+        self.positional = make_positional(layers, cfg.d_model)
         self.input_dropout = nn.Dropout(cfg.dropout)
-        self.layers = nn.ModuleList(TransformerLayer(cfg) for _ in range(cfg.n_layers))
+        self.layers = nn.ModuleList(
+            TransformerLayer(cfg.d_model, layers, cfg.dropout) for _ in range(layers.n_layers)
+        )
         self.final_norm = nn.LayerNorm(cfg.d_model)
         self.output_dim = cfg.d_model
 

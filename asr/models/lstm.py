@@ -13,26 +13,30 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from asr.models.encoder import EncoderConfig, lengths_to_padding_mask, make_front_end
+from asr.models.config import EncoderConfig
+from asr.models.encoder import lengths_to_padding_mask, make_front_end
 
 
 class BiLSTMEncoder(nn.Module):
-    """Front end -> Bi-LSTM (``lstm_layers`` x ``lstm_hidden`` per direction); dim ``2*hidden``."""
+    """Front end -> Bi-LSTM (``lstm.n_layers`` x ``lstm.hidden_size`` per direction); output
+    dim ``2 * hidden_size``."""
 
     def __init__(self, cfg: EncoderConfig) -> None:
         super().__init__()
         self.cfg = cfg
+        lstm = cfg.lstm
+        assert lstm is not None  # EncoderConfig fills the selected section
         self.front_end = make_front_end(cfg, cfg.d_model)
         self.lstm = nn.LSTM(
             cfg.d_model,
-            cfg.lstm_hidden,
-            num_layers=cfg.lstm_layers,
+            lstm.hidden_size,
+            num_layers=lstm.n_layers,
             batch_first=True,
             bidirectional=True,
-            dropout=cfg.dropout if cfg.lstm_layers > 1 else 0.0,
+            dropout=cfg.dropout if lstm.n_layers > 1 else 0.0,
         )
         self.output_dropout = nn.Dropout(cfg.dropout)
-        self.output_dim = 2 * cfg.lstm_hidden
+        self.output_dim = 2 * lstm.hidden_size
 
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         return self.front_end.output_lengths(lengths)

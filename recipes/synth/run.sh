@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Synthetic-speech recipe: espeak-ng corpus -> manifests + CMVN -> tokenizer -> n-gram LM + lexicon
-# -> train (asr-train) -> decode (asr-decode, greedy and beam+LM) -> score (asr-score) -> RESULTS.md.
+# Synthetic-speech recipe: espeak-ng + flite + festival corpus -> manifests + CMVN -> tokenizer ->
+# n-gram LM + lexicon -> train (asr-train) -> decode (asr-decode, greedy and beam+LM) -> score
+# (asr-score) -> RESULTS.md.
 #
 # Usage: ./run.sh [--config conf/demo.yaml] [--stage N] [--stop-stage N] [--data-dir DIR] [--exp-dir DIR]
-# Every stage is idempotent: it skips work whose output already exists (delete it to redo).
+# Every stage can be rerun: stages 0-3 skip work whose output exists (delete it to redo), stage 4
+# resumes training from its last checkpoint, stages 5-6 redo only outputs older than their inputs.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -19,42 +21,41 @@ while [ $# -gt 0 ]; do
     --stop-stage) stop_stage=$2; shift 2 ;;
     --data-dir) data_dir=$2; shift 2 ;;
     --exp-dir) exp_dir=$2; shift 2 ;;
-    -h|--help) sed -n 2,6p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,7p "$0"; exit 0 ;;
     *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
-
-repo=$(cd ../.. && pwd)
-if [ -x "$repo/.venv/bin/python" ]; then export PATH="$repo/.venv/bin:$PATH"; fi
-command -v asr-train >/dev/null || { echo "asr-train not found: run 'make venv' at the repository root" >&2; exit 1; }
-cfg() { python "$repo/tools/yaml_get.py" "$config" "$@"; }
 
 name=$(basename "$config" .yaml)
 data_dir=${data_dir:-data/$name}
 exp_dir=${exp_dir:-exp/$name}
 corpus=$data_dir/corpus
 mkdir -p "$data_dir" "$exp_dir"
-timing=$exp_dir/timing.tsv
-log() { echo "$(date '+%F %T') [run.sh stage $1] ${*:2}"; }
-run_stage() {  # run_stage N DESCRIPTION -- records wall time per stage for RESULTS.md
-  local n=$1; shift
-  if [ "$stage" -le "$n" ] && [ "$stop_stage" -ge "$n" ]; then
-    log "$n" "$1"; local start; start=$(date +%s)
-    "stage_$n"
-    printf '%s\t%s\t%s\n' "$n" "$1" "$(( $(date +%s) - start ))" >> "$timing"
-  fi
-}
+source ../common.sh  # cfg, log, run_stage, and the up-to-date rules of decode and score
 
 stage_0() {  # the corpus section of the config holds asr.data.synth.SynthConfig fields
   python "$repo/tools/yaml_get.py" "$config" --section corpus "$data_dir/synth.yaml"
   asr-synth-corpus --out-dir "$corpus" --config "$data_dir/synth.yaml"
 }
 
-stage_1() {
-  asr-data validate "$corpus"/{train,dev,test,test_unseen}.jsonl
+# Evaluation splits: dev, test, test_unseen (a held-out voice), test_unseen_engine (a held-out
+# engine family); a split the corpus left empty (its engine not installed) is skipped.
+eval_splits() {
+  local split
+  for split in dev test test_unseen test_unseen_engine; do
+    [ -s "$corpus/$split.jsonl" ] && printf '%s ' "$split"
+  done
+  return 0
+}
+
+stage_1() {  # CMVN of the features training uses: the config's train.data.init_args.fbank
+  local split manifests=("$corpus/train.jsonl")
+  for split in $(eval_splits); do manifests+=("$corpus/$split.jsonl"); done
+  asr-data validate "${manifests[@]}"
   asr-data info "$corpus/train.jsonl"
+  python "$repo/tools/yaml_get.py" "$config" --section train.data.init_args.fbank "$data_dir/fbank.yaml"
   [ -f "$data_dir/cmvn.json" ] || asr-data cmvn --manifest "$corpus/train.jsonl" \
-    --num-mel-bins "$(cfg features.num_mel_bins 80)" --out "$data_dir/cmvn.json"
+    --fbank-config "$data_dir/fbank.yaml" --out "$data_dir/cmvn.json"
 }
 
 stage_2() {
@@ -82,31 +83,29 @@ stage_4() {  # rerunning resumes from $exp_dir/checkpoints/last.ckpt
     --data.feature_cache_dir "$data_dir/fbank_cache"  # computed in epoch 1, read back after
 }
 
-splits="dev test test_unseen"
-stage_5() {
-  local model=$exp_dir/model.safetensors
+stage_5() {  # the config's decode: section holds asr-decode options (DecodeOptions field names)
+  local model=$exp_dir/model.safetensors lexicon=$data_dir/lm/lexicon.txt lm=$data_dir/lm/lm.arpa
+  local options=$exp_dir/decode.yaml
+  write_decode_options "$options"
   local greedy_words=()  # phoneme models spell words in phones: map them through the lexicon
-  if [ "$(cfg tokenizer.kind)" = phoneme ]; then
-    greedy_words=(--lexicon "$data_dir/lm/lexicon.txt" --lm "$data_dir/lm/lm.arpa")
-  fi
-  for split in $splits; do
-    mkdir -p "$exp_dir/decode/$split"
-    rm -f "$exp_dir/decode/$split/"{greedy,beam_lm}.jsonl  # outputs are appended per utterance
-    asr-decode "$model" "$corpus/$split.jsonl" --search greedy --format jsonl "${greedy_words[@]}" \
-      -o "$exp_dir/decode/$split/greedy.jsonl"
-    asr-decode "$model" "$corpus/$split.jsonl" --search beam --format jsonl \
-      --lexicon "$data_dir/lm/lexicon.txt" --lm "$data_dir/lm/lm.arpa" \
-      --beam-size "$(cfg decode.beam_size 50)" --lm-weight "$(cfg decode.lm_weight 1.0)" \
-      --word-score "$(cfg decode.word_score 0.0)" \
-      -o "$exp_dir/decode/$split/beam_lm.jsonl"
+  if [ "$(cfg tokenizer.kind)" = phoneme ]; then greedy_words=(--lexicon "$lexicon" --lm "$lm"); fi
+  local split out
+  for split in $(eval_splits); do
+    out=$exp_dir/decode/$split
+    decode "$out/greedy.jsonl" "$model" "$corpus/$split.jsonl" --config "$options" \
+      --search greedy "${greedy_words[@]}"
+    decode "$out/beam_lm.jsonl" "$model" "$corpus/$split.jsonl" --config "$options" \
+      --search beam --lexicon "$lexicon" --lm "$lm"
   done
 }
 
-stage_6() {
+stage_6() {  # scores hypotheses newer than their summary; RESULTS.md is rewritten every time
+  local split search splits
+  splits=$(eval_splits)
   for split in $splits; do
     for search in greedy beam_lm; do
-      asr-score "$corpus/$split.jsonl" "$exp_dir/decode/$split/$search.jsonl" \
-        --out-dir "$exp_dir/score/$split/$search"
+      score "$exp_dir/score/$split/$search" "$corpus/$split.jsonl" \
+        "$exp_dir/decode/$split/$search.jsonl"
     done
   done
   python "$repo/tools/write_results.py" --exp-dir "$exp_dir" --config "$config" --data-dir "$data_dir" \
@@ -114,10 +113,10 @@ stage_6() {
   cat "$exp_dir/RESULTS.md"
 }
 
-run_stage 0 "synthesise the corpus with espeak-ng"
+run_stage 0 "synthesise the corpus (espeak-ng, flite, festival)"
 run_stage 1 "validate manifests, global CMVN statistics"
 run_stage 2 "train the tokenizer"
 run_stage 3 "n-gram LM and lexicon from text disjoint from dev/test"
 run_stage 4 "train the model"
-run_stage 5 "decode dev/test/test_unseen (greedy and beam+LM)"
+run_stage 5 "decode dev/test/test_unseen/test_unseen_engine (greedy and beam+LM)"
 run_stage 6 "score and write RESULTS.md"

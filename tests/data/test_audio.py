@@ -115,11 +115,14 @@ def test_truncated_file(write_tone, name, kwargs) -> None:
     assert "truncated" in str(e.value) or "corrupt" in str(e.value)
 
 
-def test_compressed_sphere_is_named(tmp_path: Path) -> None:
-    header = b"NIST_1A\n   1024\nsample_coding -s26 pcm,embedded-shorten-v2.00\nend_head\n"
+def test_shorten_sphere_with_garbage_stream_is_named(tmp_path: Path) -> None:
+    header = (
+        b"NIST_1A\n   1024\nsample_count -i 100\nsample_rate -i 16000\n"
+        b"sample_coding -s26 pcm,embedded-shorten-v2.00\nend_head\n"
+    )
     p = tmp_path / "wsj.wv1"
     p.write_bytes(header.ljust(1024, b" ") + b"\x00" * 100)
-    _expect(p, "sph2pipe")
+    _expect(p, "corrupt shorten stream")
 
 
 def test_offset_past_end(write_tone) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from asr.audio import load_audio
 from asr.data.datamodule import ASRDataModule
@@ -115,6 +116,39 @@ def _args(dm: ASRDataModule) -> dict:
         max_batch_seconds=dm.max_batch_seconds,
         num_workers=0,
     )
+
+
+def test_stage_one_cmvn_is_the_cmvn_of_the_training_features(corpus, tmp_path: Path) -> None:
+    """run.sh stage 1 passes the recipe's train.data.init_args.fbank section to asr-data cmvn."""
+    from asr.data.cli import main
+
+    fbank = {"num_mel_bins": 24, "frame_shift_ms": 12.0, "deltas": True}
+    dm = make_dm(corpus, tmp_path, fbank=fbank)
+    (tmp_path / "fbank.yaml").write_text(yaml.safe_dump(fbank))
+    out = tmp_path / "stage1_cmvn.json"
+    argv = ["cmvn", "--manifest", dm.train_manifest, "--out", str(out)]
+    assert main([*argv, "--fbank-config", str(tmp_path / "fbank.yaml"), "--num-workers", "1"]) == 0
+    stage1 = GlobalCMVN.load(out)
+    assert dm.feature_dim == 72 == stage1.mean.numel()
+    torch.testing.assert_close(stage1.mean, dm.cmvn.mean)
+    torch.testing.assert_close(stage1.std, dm.cmvn.std)
+    assert main([*argv, "--fbank-config", str(tmp_path / "fbank.yaml"), "--no-deltas"]) == 0
+    assert GlobalCMVN.load(out).mean.numel() == 24  # a flag overrides the file
+
+
+def test_tokenizer_and_feature_dim_are_known_before_setup(corpus, tmp_path: Path) -> None:
+    """asr-train links them into the model right after building the data module."""
+    dm = ASRDataModule(
+        train_manifest=str(corpus(6)),
+        tokenizer_path=str(tmp_path / "tok.json"),
+        fbank={"num_mel_bins": 30},
+    )
+    assert dm.feature_dim == 30 and dm.frame_shift_s == 0.01
+    tok = dm.tokenizer  # trained from the transcripts: the file does not exist yet
+    assert not (tmp_path / "tok.json").exists()
+    dm.prepare_data()
+    assert load_tokenizer(tmp_path / "tok.json").tokens == tok.tokens
+    assert ASRDataModule(tokenizer_path=str(tmp_path / "tok.json")).tokenizer.tokens == tok.tokens
 
 
 def test_missing_manifest_is_a_clear_error() -> None:

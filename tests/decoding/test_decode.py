@@ -25,8 +25,7 @@ def _random_words(
     return sorted(words)
 
 
-def test_greedy_and_beam_agree_on_peaked_outputs():
-    rng = random.Random()
+def test_greedy_and_beam_agree_on_peaked_outputs(rng):
     tok = CharTokenizer()
     vocab = _random_words(rng, 20)
     texts = [" ".join(rng.choice(vocab) for _ in range(rng.randint(1, 6))) for _ in range(4)]
@@ -73,10 +72,8 @@ def test_beam_lexicon_free_sentencepiece():
     assert len({h.text for h in b}) == len(b)
 
 
-def test_lexicon_and_lm_fix_a_greedy_error(tmp_path):
+def test_lexicon_and_lm_fix_a_greedy_error(tmp_path, rng, np_rng):
     """Greedy reads a non-word where one letter is ambiguous; lexicon + LM pick the real word."""
-    rng = random.Random()
-    np_rng = np.random.default_rng()
     tok = CharTokenizer()
     vocab = _random_words(rng, 30)
     sentence = rng.sample(vocab, 3)
@@ -117,10 +114,9 @@ def test_lm_without_separator_or_lexicon_is_refused(tmp_path):
         BeamSearchDecoder(tok, lm=tmp_path / "lm.arpa")
 
 
-def test_sentencepiece_lexicon_and_lm(tmp_path):
+def test_sentencepiece_lexicon_and_lm(tmp_path, rng):
     """Without a separator token, lexicon search ends words on blank frames: no doubled
     words from CTC repeats, the lexicon repairs a misread piece, times match greedy."""
-    rng = random.Random()
     tok = PieceTokenizer(["▁the", "▁c", "at", "▁s", "a", "t", "o", "▁d", "og"])
     vocab = ["the", "cat", "sat", "dog"]
     sentence = [rng.choice(vocab) for _ in range(rng.randint(3, 6))]
@@ -150,8 +146,7 @@ def test_sentencepiece_lexicon_and_lm(tmp_path):
         assert g.end - 4 * SHIFT - 1e-6 <= b.end <= g.end + 1e-6
 
 
-def test_lexicon_free_char_search_with_word_lm(tmp_path):
-    rng = random.Random()
+def test_lexicon_free_char_search_with_word_lm(tmp_path, rng):
     tok = CharTokenizer()
     vocab = _random_words(rng, 10)
     corpus = [" ".join(rng.choices(vocab, k=rng.randint(2, 5))) for _ in range(50)]
@@ -164,19 +159,16 @@ def test_lexicon_free_char_search_with_word_lm(tmp_path):
     assert [w.word for w in best.words] == text.split()
 
 
-def test_break_score_ties_orders_equal_scores_by_text():
-    rng = random.Random()
+def test_break_score_ties_orders_equal_scores_by_text(rng):
     hyps = [Hypothesis(t, [], score=s) for t, s in [("b", -1.0), ("a", -1.0), ("c", -0.5)]]
     for _ in range(5):
         rng.shuffle(hyps)
         assert [h.text for h in break_score_ties(hyps)] == ["c", "a", "b"]
 
 
-def test_homophones_decode_the_same_every_time(tmp_path):
+def test_homophones_decode_the_same_every_time(tmp_path, rng, np_rng):
     """Words spelled with one token sequence tie exactly, and flashlight's order of ties changes
     between runs: the decoder must order them by text, also at the n-best cut."""
-    rng = random.Random()
-    np_rng = np.random.default_rng()
     tok = CharTokenizer()
     heard = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(4))
     labels = _random_words(rng, 3, letters="abcdefghijklmnopqrstuvwxy")  # sorted; never "zz"

@@ -3,30 +3,25 @@
 from __future__ import annotations
 
 import json
-import random
 
 import numpy as np
-import pytest
 import soundfile as sf
 
-pytest.importorskip("asr.package")
-pytest.importorskip("asr.data.tokenizer")
+from asr.data.tokenizer import train_tokenizer
+from asr.features import FbankConfig
+from asr.inference.cli import main as decode_main
+from asr.lm import main as lm_main
+from asr.models import CTCModel, EncoderConfig, TransformerConfig
+from asr.package import save_package
+from asr.score import main as score_main
 
 
-def test_cli_chain(tmp_path, capsys):
-    from asr.data.tokenizer import train_tokenizer
-    from asr.features import FbankConfig
-    from asr.inference import main as decode_main
-    from asr.lm import main as lm_main
-    from asr.models.ctc import CTCModel, encoder_preset
-    from asr.package import save_package
-    from asr.score import main as score_main
-
-    rng = random.Random()
+def test_cli_chain(tmp_path, capsys, rng):
     words = ["hello", "world", "the", "cat", "sat"]
     corpus = [" ".join(rng.choices(words, k=rng.randint(1, 4))) for _ in range(30)]
     tok = train_tokenizer("char", corpus)
-    cfg = encoder_preset("tiny")
+    layers = TransformerConfig(n_layers=2, n_heads=2, d_ff=64)
+    cfg = EncoderConfig(conv_channels=8, d_model=32, dropout=0.0, transformer=layers)
     save_package(
         tmp_path / "m.safetensors", CTCModel(cfg, tok.vocab_size), cfg, tok, FbankConfig(), None
     )

@@ -7,12 +7,11 @@ import random
 import pytest
 import torch
 
+from asr.data import tokenizer as tokenizers
 from asr.decode import BeamSearchDecoder, WordLookup, greedy_decode
 from asr.lm import NgramConfig, build_kn_lm, write_lexicon
 
 from .fakes import peaked_log_probs
-
-tokenizers = pytest.importorskip("asr.data.tokenizer")
 
 WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india"]
 
@@ -22,8 +21,7 @@ def _texts(rng: random.Random, n: int) -> list[str]:
 
 
 @pytest.mark.parametrize("kind", ["char", "bpe"])
-def test_greedy_beam_and_lexicon_lm_agree(tmp_path, kind):
-    rng = random.Random()
+def test_greedy_beam_and_lexicon_lm_agree(tmp_path, kind, rng):
     corpus = _texts(rng, 200)
     options = {"vocab_size": 40} if kind == "bpe" else {}
     tok = tokenizers.train_tokenizer(kind, corpus, **options)
@@ -43,8 +41,7 @@ def test_greedy_beam_and_lexicon_lm_agree(tmp_path, kind):
     assert [w.start for w in best.words] == pytest.approx([w.start for w in greedy.words])
 
 
-def test_phoneme_lexicon_lm_gives_words(tmp_path):
-    rng = random.Random()
+def test_phoneme_lexicon_lm_gives_words(tmp_path, rng):
     words = ["the", "cat", "sat", "on", "mat", "dog", "ran", "home"]
     corpus = [" ".join(rng.choices(words, k=rng.randint(2, 6))) for _ in range(100)]
     tok = tokenizers.train_tokenizer("phoneme", corpus)
@@ -60,9 +57,8 @@ def test_phoneme_lexicon_lm_gives_words(tmp_path):
     assert len(best.words) == len(text.split())
 
 
-def test_phoneme_greedy_with_word_lookup(tmp_path):
+def test_phoneme_greedy_with_word_lookup(tmp_path, rng):
     """Greedy phones -> words through the lexicon; the LM's unigrams pick among homophones."""
-    rng = random.Random()
     words = ["to", "two", "too", "cat", "sat", "home", "dog"]
     # "to" is by far the most frequent of its homophones (T UW)
     corpus = ["to " + " ".join(rng.choices(words[3:], k=rng.randint(1, 4))) for _ in range(60)]

@@ -8,8 +8,9 @@ import random
 import jiwer
 import pytest
 
-from asr.score import main, read_transcripts, score
+from asr.score import main, score
 from asr.text import TextNormalizer
+from asr.transcripts import read_transcripts
 
 WORDS = ["alpha", "beta", "gamma", "delta", "eps", "zeta", "eta", "theta"]
 
@@ -39,8 +40,7 @@ def _write(path, fmt, texts, speakers=True):
 
 
 @pytest.mark.parametrize("fmt", ["text", "jsonl", "trn"])
-def test_matches_jiwer(tmp_path, fmt, capsys):
-    rng = random.Random()
+def test_matches_jiwer(tmp_path, fmt, capsys, rng):
     refs, hyps = _pairs(rng, 30)
     _write(tmp_path / "ref", fmt, refs)
     _write(tmp_path / "hyp", fmt, dict(reversed(list(hyps.items()))))  # order must not matter
@@ -84,7 +84,7 @@ def test_alignment_marks_errors(tmp_path):
 def test_normalisation_is_shared(tmp_path):
     refs = {"a": "Hello, World! <noise>"}
     hyps = {"a": "hello world"}
-    from asr.score import Transcript
+    from asr.transcripts import Transcript
 
     r = {k: Transcript(k, v) for k, v in refs.items()}
     h = {k: Transcript(k, v) for k, v in hyps.items()}
@@ -93,8 +93,8 @@ def test_normalisation_is_shared(tmp_path):
     assert score(r, h, strict).words.errors > 0
 
 
-def test_read_formats_agree(tmp_path):
-    refs, _ = _pairs(random.Random(), 5)
+def test_read_formats_agree(tmp_path, rng):
+    refs, _ = _pairs(rng, 5)
     for fmt in ("text", "jsonl", "trn"):
         _write(tmp_path / fmt, fmt, refs)
     got = [

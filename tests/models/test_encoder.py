@@ -3,27 +3,41 @@
 import pytest
 import torch
 
-from asr.models import CTCModel, EncoderConfig, encoder_preset
+from asr.models import CTCModel, EncoderConfig, LSTMConfig, TransformerConfig
 
+# (front-end overrides, transformer overrides); None = the Bi-LSTM encoder
 VARIANTS = [
-    dict(attention="linear"),
-    dict(attention="softmax"),
-    dict(encoder_type="lstm"),
-    dict(attention="linear", positional="conv", conv_pos_kernel=5),
-    dict(attention="linear", subsampling=2),
-    dict(attention="softmax", subsampling=1, positional="conv", conv_pos_kernel=3),
-    dict(attention="linear", conv_channels=0),
+    ({}, dict(attention="linear")),
+    ({}, dict(attention="softmax")),
+    ({}, None),
+    ({}, dict(attention="linear", positional="conv", conv_pos_kernel=5)),
+    (dict(subsampling=2), dict(attention="linear")),
+    (dict(subsampling=1), dict(attention="softmax", positional="conv", conv_pos_kernel=3)),
+    (dict(conv_channels=0), dict(attention="linear")),
 ]
 
 
-def _cfg(**kw: object) -> EncoderConfig:
-    return encoder_preset("tiny", input_dim=12, dropout=0.0, **kw)
+def _cfg(front: dict | None = None, layers: dict | None = None) -> EncoderConfig:
+    """A tiny encoder: 12-dim features, 2 small layers."""
+    common = {**dict(input_dim=12, conv_channels=8, d_model=32, dropout=0.0), **(front or {})}
+    if layers is None:
+        return EncoderConfig(
+            encoder_type="lstm", lstm=LSTMConfig(hidden_size=16, n_layers=1), **common
+        )
+    return EncoderConfig(
+        transformer=TransformerConfig(n_layers=2, n_heads=2, d_ff=64, **layers), **common
+    )
 
 
-@pytest.mark.parametrize("kw", VARIANTS, ids=lambda kw: "-".join(map(str, kw.values())))
-def test_forward_backward_shapes(kw: dict) -> None:
+def _variant_id(v: tuple) -> str:
+    front, layers = v
+    return "-".join(map(str, [*front.values(), *(layers or {"lstm": 1}).values()]))
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=_variant_id)
+def test_forward_backward_shapes(variant: tuple) -> None:
     torch.manual_seed(0)
-    model = CTCModel(_cfg(**kw), vocab_size=7)
+    model = CTCModel(_cfg(*variant), vocab_size=7)
     lengths = torch.tensor([40, 23, 9])
     x = torch.randn(3, 40, 12, requires_grad=True)
     lp, out_len = model(x, lengths)
@@ -39,10 +53,10 @@ def test_forward_backward_shapes(kw: dict) -> None:
     assert x.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("kw", VARIANTS, ids=lambda kw: "-".join(map(str, kw.values())))
-def test_padding_does_not_change_outputs(kw: dict) -> None:
+@pytest.mark.parametrize("variant", VARIANTS, ids=_variant_id)
+def test_padding_does_not_change_outputs(variant: tuple) -> None:
     torch.manual_seed(1)
-    model = CTCModel(_cfg(**kw), vocab_size=7).eval()
+    model = CTCModel(_cfg(*variant), vocab_size=7).eval()
     lengths = torch.tensor([37, 21, 50])
     x = torch.randn(3, 50, 12)
     x[0, 37:] = 1e3 * torch.randn(13, 12)  # garbage in the padding must not leak
@@ -59,11 +73,15 @@ def test_padding_does_not_change_outputs(kw: dict) -> None:
 
 def test_bad_config_names_the_field() -> None:
     with pytest.raises(ValueError, match="attention"):
-        EncoderConfig(attention="bogus")
+        TransformerConfig(attention="bogus")
     with pytest.raises(ValueError, match="subsampling"):
         EncoderConfig(subsampling=3)
     with pytest.raises(ValueError, match="unknown EncoderConfig keys"):
         EncoderConfig.from_dict({"d_modle": 3})
+    with pytest.raises(ValueError, match=r"unknown encoder.transformer keys \['n_layer'\]"):
+        EncoderConfig.from_dict({"transformer": {"n_layer": 3}})
+    with pytest.raises(ValueError, match="encoder.lstm is set but encoder_type is 'transformer'"):
+        EncoderConfig(lstm=LSTMConfig())
 
 
 def test_feature_dim_mismatch_is_explained() -> None:
@@ -72,8 +90,37 @@ def test_feature_dim_mismatch_is_explained() -> None:
         model(torch.randn(1, 30, 80), torch.tensor([30]))
 
 
-def test_presets_build() -> None:
-    for name in ("small", "wsj", "wsj-lstm"):
-        cfg = encoder_preset(name)
-        assert cfg.subsampling == 4
-    assert encoder_preset("wsj").n_layers == 9 and encoder_preset("wsj").n_heads == 6
+def test_only_the_selected_section_is_filled_and_saved() -> None:
+    cfg = EncoderConfig(encoder_type="lstm")
+    assert cfg.lstm == LSTMConfig() and cfg.transformer is None and cfg.section is cfg.lstm
+    assert "transformer" not in cfg.to_dict() and cfg.to_dict()["lstm"]["hidden_size"] == 320
+    assert EncoderConfig.from_dict(cfg.to_dict()) == cfg
+    default = EncoderConfig()
+    assert default.transformer == TransformerConfig() and default.lstm is None
+
+
+# The flat layout every checkpoint and package held before the per-encoder sections (asdict of
+# the old EncoderConfig, demo-sized transformer and a Bi-LSTM variant).
+FLAT_TRANSFORMER = {
+    "encoder_type": "transformer", "input_dim": 80, "subsampling": 4, "conv_channels": 64,
+    "d_model": 192, "n_layers": 6, "n_heads": 4, "d_ff": 768, "attention": "linear",
+    "feature_map": "elu", "positional": "conv", "conv_pos_kernel": 31, "dropout": 0.0,
+    "attention_dropout": 0.0, "lstm_hidden": 320, "lstm_layers": 3,
+}  # fmt: skip
+FLAT_LSTM = {**FLAT_TRANSFORMER, "encoder_type": "lstm", "lstm_hidden": 192, "lstm_layers": 2}
+
+
+def test_flat_pre_split_dicts_still_load() -> None:
+    t = EncoderConfig.from_dict(FLAT_TRANSFORMER)
+    assert t.lstm is None and t.d_model == 192 and t.conv_channels == 64
+    assert t.transformer == TransformerConfig(
+        n_layers=6, n_heads=4, d_ff=768, attention="linear", positional="conv"
+    )
+    lstm = EncoderConfig.from_dict(FLAT_LSTM)
+    assert lstm.transformer is None and lstm.lstm == LSTMConfig(hidden_size=192, n_layers=2)
+    # the parameters are named as before, so old weights load into the new modules
+    for cfg in (t, lstm):
+        names = set(CTCModel(cfg, vocab_size=5).state_dict())
+        assert "head.weight" in names and "encoder.front_end.out.weight" in names
+    assert "encoder.layers.5.attn.out_proj.weight" in CTCModel(t, 5).state_dict()
+    assert "encoder.lstm.weight_hh_l1_reverse" in CTCModel(lstm, 5).state_dict()

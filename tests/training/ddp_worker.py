@@ -3,6 +3,9 @@
 Lightning's ``strategy="ddp"`` re-launches this same script for rank 1, as it would under
 torchrun or SLURM. Each rank writes the utterance ids it trained on and whether the gradients
 after all-reduce agreed across ranks; rank 0 also writes the final weights.
+
+    python ddp_worker.py OUT_DIR [SHARES]   # SHARES: utterances per rank of each global batch of
+                                            # 4, e.g. "3,1" (default "2,2")
 """
 
 from __future__ import annotations
@@ -17,17 +20,16 @@ import torch
 import torch.distributed as dist
 
 sys.path.insert(0, str(Path(__file__).parent))
-from train_synth import FEAT_DIM, CharTokenizer, SyntheticDataModule  # noqa: E402
+from train_synth import CharTokenizer, SyntheticDataModule, tiny_encoder  # noqa: E402
 
 from asr.lightning import CTCLightningModule, OptimizerConfig, SchedulerConfig  # noqa: E402
-from asr.models import encoder_preset  # noqa: E402
 
 warnings.filterwarnings("ignore")
 
 
 def make_module() -> CTCLightningModule:
     return CTCLightningModule(
-        encoder=encoder_preset("tiny", input_dim=FEAT_DIM, dropout=0.0),
+        encoder=tiny_encoder(),
         tokenizer=CharTokenizer(),
         optimizer=OptimizerConfig(name="adam", lr=3e-3, weight_decay=0.0),
         scheduler=SchedulerConfig(kind="noam", warmup_steps=3),
@@ -50,7 +52,7 @@ class Record(L.Callback):
             self.grads_agree.append(all(torch.allclose(both[0], x, atol=1e-7) for x in both))
 
 
-def main(out: Path) -> None:
+def main(out: Path, shares: list[int]) -> None:
     L.seed_everything(0, verbose=False)
     rec = Record()
     trainer = L.Trainer(
@@ -67,7 +69,7 @@ def main(out: Path) -> None:
         callbacks=[rec],
     )
     module = make_module()
-    trainer.fit(module, datamodule=SyntheticDataModule(n_train=16, batch_size=2))
+    trainer.fit(module, datamodule=SyntheticDataModule(n_train=16, shares=shares))
     rank = trainer.global_rank
     (out / f"rank{rank}.json").write_text(json.dumps({"ids": rec.ids, "agree": rec.grads_agree}))
     if rank == 0:
@@ -75,4 +77,4 @@ def main(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    main(Path(sys.argv[1]), [int(n) for n in (sys.argv[2:] or ["2,2"])[0].split(",")])

@@ -10,25 +10,21 @@ import lightning as L
 import pytest
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
-from train_synth import FEAT_DIM, CharTokenizer, SyntheticDataModule
+from train_synth import CharTokenizer, SyntheticDataModule, tiny_encoder
 
 from asr.lightning import (
     CTCLightningModule,
     OptimizerConfig,
-    SamplerResumeCallback,
     SchedulerConfig,
     WarmupScheduler,
-    edit_counts,
 )
-from asr.models import encoder_preset
 
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
 
 
-def make_module(lr: float = 3e-3, warmup: int = 5, **enc: object) -> CTCLightningModule:
-    cfg = encoder_preset("tiny", input_dim=FEAT_DIM, dropout=0.0, **enc)
+def make_module(lr: float = 3e-3, warmup: int = 5) -> CTCLightningModule:
     return CTCLightningModule(
-        encoder=cfg,
+        encoder=tiny_encoder(),
         tokenizer=CharTokenizer(),
         optimizer=OptimizerConfig(name="adam", lr=lr, weight_decay=0.0),
         scheduler=SchedulerConfig(kind="noam", warmup_steps=warmup),
@@ -98,16 +94,16 @@ def test_resume_after_kill_matches_uninterrupted_run(
 
     L.seed_everything(0, verbose=False)
     ref = make_module()
-    make_trainer(
-        tmp_path / "a", [SamplerResumeCallback()], max_epochs=epochs, limit_val_batches=0
-    ).fit(ref, datamodule=SyntheticDataModule(n_train=16))
+    make_trainer(tmp_path / "a", [], max_epochs=epochs, limit_val_batches=0).fit(
+        ref, datamodule=SyntheticDataModule(n_train=16)
+    )
 
     L.seed_everything(0, verbose=False)
     run = make_module()
     with pytest.raises(_Kill.Killed):
         make_trainer(
             tmp_path,
-            [SamplerResumeCallback(), ckpt(), _Kill(kill_at)],
+            [ckpt(), _Kill(kill_at)],
             max_epochs=epochs,
             limit_val_batches=0,
         ).fit(run, datamodule=SyntheticDataModule(n_train=16))
@@ -117,9 +113,7 @@ def test_resume_after_kill_matches_uninterrupted_run(
 
     L.seed_everything(123, verbose=False)  # different init: the weights must come from the file
     resumed = make_module()
-    trainer = make_trainer(
-        tmp_path, [SamplerResumeCallback(), ckpt()], max_epochs=epochs, limit_val_batches=0
-    )
+    trainer = make_trainer(tmp_path, [ckpt()], max_epochs=epochs, limit_val_batches=0)
     trainer.fit(resumed, datamodule=SyntheticDataModule(n_train=16), ckpt_path=last)
     assert trainer.global_step == epochs * 4
     a, b = _weights(ref), _weights(resumed)
@@ -169,8 +163,8 @@ def test_non_finite_losses_are_skipped_then_stop(tmp_path: Path) -> None:
     module.max_bad_steps = 3
     before = _weights(module)
 
-    def poisoned(batch: dict):  # noqa: ANN202
-        loss = CTCLightningModule.ctc_loss(module, batch)
+    def poisoned(batch: dict, utterances=None):  # noqa: ANN001, ANN202
+        loss = CTCLightningModule.ctc_loss(module, batch, utterances)
         return (loss[0] * float("nan"), *loss[1:])
 
     module.ctc_loss = poisoned
@@ -185,13 +179,6 @@ def test_non_finite_losses_are_skipped_then_stop(tmp_path: Path) -> None:
     assert all(torch.equal(before[k], after[k]) for k in before)  # no update was applied
 
 
-def test_edit_counts_match_definition() -> None:
-    refs, hyps = ["a b c", "d", ""], ["a x c", "d e", "f"]
-    assert edit_counts(refs, hyps, "word") == (1 + 1 + 1, 4)
-    e, n = edit_counts(["abc"], ["abd"], "char")
-    assert (e, n) == (1, 3)
-
-
 def test_ctc_loss_is_float32_under_bf16_autocast() -> None:
     L.seed_everything(0, verbose=False)
     module = make_module()
@@ -204,17 +191,3 @@ def test_ctc_loss_is_float32_under_bf16_autocast() -> None:
     assert torch.isfinite(loss) and abs(loss.item() - ref.item()) < 0.05 * abs(ref.item())
     loss.backward()
     assert all(torch.isfinite(p.grad).all() for p in module.parameters() if p.grad is not None)
-
-
-def test_validation_references_match_the_decoded_units():
-    """Phoneme models are scored phones against phones; char models words against words."""
-    from asr.data.tokenizer import train_tokenizer
-    from asr.lightning import validation_references
-
-    texts = ["the cat sat", "a dog ran home"]
-    phones = train_tokenizer("phoneme", texts)
-    refs = validation_references(phones, texts)
-    assert refs[0] == "DH AH | K AE T | S AE T"
-    assert refs == [phones.decode(phones.encode(t)) for t in texts]
-    chars = train_tokenizer("char", texts)
-    assert validation_references(chars, texts) == texts

@@ -10,21 +10,18 @@ import yaml
 from real_data import write_corpus
 
 from asr.package import load_package
-from asr.train import main
+from asr.train import build_cli, main
 
 
 def _config(tmp: Path, paths: dict[str, str]) -> Path:
     cfg = {
         "model": {
-            "encoder": {
-                "input_dim": 20,
+            "encoder": {  # input_dim comes from data.init_args.fbank
                 "subsampling": 4,
                 "conv_channels": 4,
                 "d_model": 16,
-                "n_layers": 1,
-                "n_heads": 2,
-                "d_ff": 32,
                 "dropout": 0.0,
+                "transformer": {"n_layers": 1, "n_heads": 2, "d_ff": 32},
             },
             "optimizer": {"name": "adam", "lr": 1e-3},
             "scheduler": {"kind": "cosine", "warmup_steps": 2},
@@ -70,7 +67,12 @@ def test_asr_train_resumes_and_packages(tmp_path: Path) -> None:
         (exp / "tensorboard").glob("**/events*")
     )
 
+    # a char model's validation error is a word error rate, and its checkpoints say so
+    best = [p.name for p in (exp / "checkpoints").glob("epoch*.ckpt")]
+    assert best and all("-val_wer" in name for name in best), best
+
     pkg = load_package(exp / "model.safetensors")
+    assert pkg.model.config.input_dim == 20 == pkg.fbank_config.num_mel_bins
     assert pkg.frame_shift_s == pytest.approx(0.04)
     assert pkg.tokenizer.vocab_size == pkg.model.vocab_size
     wav = 0.1 * torch.randn(8000)
@@ -78,6 +80,20 @@ def test_asr_train_resumes_and_packages(tmp_path: Path) -> None:
     lp, n = pkg.log_probs(feats[None], torch.tensor([feats.size(0)]))
     assert lp.shape == (1, int(n[0]), pkg.model.vocab_size) and not pkg.model.training
     assert pkg.metadata["averaged"] >= 1
+
+
+def test_features_and_vocabulary_are_defined_once(tmp_path: Path, capsys) -> None:
+    """The model's input_dim and tokenizer come from the data module, not a second setting."""
+    paths = write_corpus(tmp_path / "data")
+    conf = _config(tmp_path, paths)
+    cli = build_cli(["--config", str(conf)])
+    assert cli.model.encoder_config.input_dim == 20 == cli.datamodule.feature_dim
+    assert cli.model.tokenizer is cli.datamodule.tokenizer
+    assert cli.model.model.vocab_size == cli.datamodule.tokenizer.vocab_size
+    assert cli.model.validation_metric == "val_wer"  # char tokenizer: the output is words
+    with pytest.raises(SystemExit):  # a second definition is refused
+        build_cli(["--config", str(conf), "--model.encoder.input_dim", "20"])
+    assert 'Linked "model.encoder.input_dim" must be given via' in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -2,19 +2,34 @@
 
 An "utterance" of text ``"ab ca"`` is the concatenation of its characters' patterns (a few frames
 each) plus noise, so a tiny model can learn it in seconds. Also a tiny char tokenizer, a
-deterministic rank-aware batch sampler with ``set_epoch``/``state_dict``, and a DataModule.
+deterministic rank-aware batch sampler that resumes mid-epoch (the
+:class:`asr.data.resume.ResumableSampler` protocol), and a DataModule.
 """
 
 from __future__ import annotations
 
 import random
 
-import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from asr.data.datamodule import BatchDataset
+from asr.data.resume import ResumableDataModule
+from asr.models import EncoderConfig, TransformerConfig
+
 FEAT_DIM = 12
 FRAMES_PER_CHAR = 8
+
+
+def tiny_encoder() -> EncoderConfig:
+    """A 2-layer, 32-wide transformer over FEAT_DIM features: learns the task in seconds."""
+    return EncoderConfig(
+        input_dim=FEAT_DIM,
+        conv_channels=8,
+        d_model=32,
+        dropout=0.0,
+        transformer=TransformerConfig(n_layers=2, n_heads=2, d_ff=64),
+    )
 
 
 class CharTokenizer:
@@ -90,7 +105,11 @@ def collate(items: list[dict]) -> dict:
 
 
 class ShardedBatchSampler:
-    """Shuffles per epoch (seed + epoch), cuts global batches and gives each rank its slice."""
+    """Shuffles per epoch (seed + epoch), cuts global batches and gives each rank its slice.
+
+    :param shares: utterances of each global batch per rank (default ``batch_size`` each); a
+        DDP test gives ranks unequal shares of the same global batches.
+    """
 
     def __init__(
         self,
@@ -100,33 +119,40 @@ class ShardedBatchSampler:
         rank: int = 0,
         world: int = 1,
         shuffle: bool = True,
+        shares: list[int] | None = None,
     ) -> None:
-        self.n, self.bs, self.seed, self.rank, self.world = n, batch_size, seed, rank, world
-        self.shuffle, self.epoch = shuffle, 0
+        self.n, self.seed, self.rank, self.shuffle = n, seed, rank, shuffle
+        self.shares = shares or [batch_size] * world
+        assert len(self.shares) == world
+        self.epoch, self.skip = 0, 0
 
     def set_epoch(self, epoch: int) -> None:
+        if epoch != self.epoch:
+            self.skip = 0
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return self.n // (self.bs * self.world)
+        return self.n // sum(self.shares)
 
     def __iter__(self):  # noqa: ANN204
         order = list(range(self.n))
         if self.shuffle:
             random.Random(self.seed + self.epoch).shuffle(order)
-        g = self.bs * self.world
-        for b in range(len(self)):
-            chunk = order[b * g : (b + 1) * g]
-            yield chunk[self.rank * self.bs : (self.rank + 1) * self.bs]
+        g, lo = sum(self.shares), sum(self.shares[: self.rank])
+        start, self.skip = self.skip, 0
+        for b in range(start, len(self)):
+            yield order[b * g + lo : b * g + lo + self.shares[self.rank]]
 
-    def state_dict(self) -> dict:
-        return {"epoch": self.epoch, "seed": self.seed}
+    def state_dict(self, consumed: int | None = None) -> dict:
+        return {"epoch": self.epoch, "position": consumed or 0, "seed": self.seed}
 
     def load_state_dict(self, d: dict) -> None:
-        self.epoch, self.seed = d["epoch"], d["seed"]
+        self.epoch, self.skip, self.seed = d["epoch"], d["position"], d["seed"]
+        if self.skip >= len(self):  # saved at the end of an epoch: start the next one
+            self.epoch, self.skip = self.epoch + 1, 0
 
 
-class SyntheticDataModule(L.LightningDataModule):
+class SyntheticDataModule(ResumableDataModule):
     def __init__(
         self,
         n_train: int = 16,
@@ -134,6 +160,7 @@ class SyntheticDataModule(L.LightningDataModule):
         seed: int = 0,
         n_val: int | None = None,
         same_val: bool = True,
+        shares: list[int] | None = None,
     ) -> None:
         super().__init__()
         self.tokenizer = CharTokenizer()
@@ -144,16 +171,24 @@ class SyntheticDataModule(L.LightningDataModule):
             if same_val
             else SyntheticSpeech(make_texts(n_val or n_train, seed + 1), self.tokenizer, seed)
         )
-        self.batch_size, self.seed = batch_size, seed
+        self.batch_size, self.seed, self.shares = batch_size, seed, shares
+
+    def _rank(self) -> tuple[int, int]:
+        t = self.trainer
+        return (t.global_rank, t.world_size) if t is not None else (0, 1)
 
     def train_dataloader(self) -> DataLoader:
-        t = self.trainer
-        rank, world = (t.global_rank, t.world_size) if t is not None else (0, 1)
-        bs = ShardedBatchSampler(len(self.train_set), self.batch_size, self.seed, rank, world)
-        return DataLoader(self.train_set, batch_sampler=bs, collate_fn=collate)
+        rank, world = self._rank()
+        bs = ShardedBatchSampler(
+            len(self.train_set), self.batch_size, self.seed, rank, world, shares=self.shares
+        )
+        return _loader(self.train_set, self.resumable(bs))
 
     def val_dataloader(self) -> DataLoader:
-        t = self.trainer
-        rank, world = (t.global_rank, t.world_size) if t is not None else (0, 1)
+        rank, world = self._rank()
         bs = ShardedBatchSampler(len(self.val_set), self.batch_size, 0, rank, world, shuffle=False)
-        return DataLoader(self.val_set, batch_sampler=bs, collate_fn=collate)
+        return _loader(self.val_set, bs)
+
+
+def _loader(data: Dataset, sampler: ShardedBatchSampler) -> DataLoader:
+    return DataLoader(BatchDataset(data), sampler=sampler, batch_size=None, collate_fn=collate)

@@ -1,0 +1,186 @@
+"""Encoder configuration: the shared front end, plus one section per encoder type.
+
+``EncoderConfig`` holds what every encoder has (feature input, convolutional front end,
+``d_model``, dropout) and selects the encoder with ``encoder_type``; the settings of that
+encoder live in its own section (:class:`TransformerConfig` or :class:`LSTMConfig`), and only the
+selected section may be set. In a recipe YAML::
+
+    encoder:
+      encoder_type: transformer
+      subsampling: 4
+      conv_channels: 64
+      d_model: 192
+      dropout: 0.0
+      transformer: {n_layers: 6, n_heads: 4, d_ff: 768, attention: linear, positional: conv}
+
+A new encoder option goes into its section's dataclass (with a default, so older configs still
+load); a new encoder type is a new section plus an entry in :data:`ENCODER_TYPES`.
+
+Checkpoints and packages written before the split hold one flat dict (``n_layers``,
+``lstm_hidden``, ... beside ``d_model``); :meth:`EncoderConfig.from_dict` still reads them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from asr.attention import KINDS
+
+POSITIONAL_KINDS = ("sinusoidal", "conv", "none")
+ENCODER_TYPES = ("transformer", "lstm")
+
+
+@dataclass
+class TransformerConfig:
+    """Pre-norm transformer layers (``encoder_type: transformer``).
+
+    :param attention: attention kind understood by :class:`asr.attention.AttentionLayer`.
+    :param feature_map: feature map of linear attention kinds.
+    :param positional: ``sinusoidal`` (added after the front end), ``conv`` (depthwise conv,
+        masked), or ``none``.
+    :param conv_pos_kernel: kernel of the ``conv`` positional encoding (odd, to keep lengths).
+    """
+
+    n_layers: int = 6
+    n_heads: int = 4
+    d_ff: int = 1024
+    attention: str = "linear"
+    feature_map: str = "elu"
+    positional: str = "sinusoidal"
+    conv_pos_kernel: int = 31
+    attention_dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.attention not in KINDS:
+            raise ValueError(
+                f"encoder.transformer.attention must be one of {KINDS}, got {self.attention!r}"
+            )
+        if self.positional not in POSITIONAL_KINDS:
+            raise ValueError(
+                f"encoder.transformer.positional must be one of {POSITIONAL_KINDS}, "
+                f"got {self.positional!r}"
+            )
+        if self.conv_pos_kernel % 2 == 0:
+            raise ValueError(
+                "encoder.transformer.conv_pos_kernel must be odd to keep lengths, "
+                f"got {self.conv_pos_kernel}"
+            )
+
+
+@dataclass
+class LSTMConfig:
+    """Bi-LSTM layers (``encoder_type: lstm``), the recurrent baseline.
+
+    :param hidden_size: hidden units per direction (the output is twice this).
+    """
+
+    hidden_size: int = 320
+    n_layers: int = 3
+
+
+SECTIONS: dict[str, type] = {"transformer": TransformerConfig, "lstm": LSTMConfig}
+
+# Pre-split flat keys of each section, as they were named in the flat dict.
+_FLAT_KEYS: dict[str, dict[str, str]] = {
+    "transformer": {f.name: f.name for f in fields(TransformerConfig)},
+    "lstm": {"lstm_hidden": "hidden_size", "lstm_layers": "n_layers"},
+}
+
+
+@dataclass
+class EncoderConfig:
+    """Every encoder hyperparameter (serialised into checkpoints and model packages).
+
+    :param encoder_type: which encoder, and so which section below is used.
+    :param input_dim: feature dimension F of the filterbanks fed in (``asr-train`` takes it from
+        the data module's feature config).
+    :param subsampling: time reduction of the conv front end: 1, 2 or 4.
+    :param conv_channels: channels of the two Conv2d front-end layers (0 = no convs, linear only).
+    :param d_model: width of the front end's output (the transformer width, the LSTM input).
+    :param dropout: dropout of the encoder's layers and outputs.
+    :param transformer: settings of ``encoder_type: transformer`` (defaults when omitted).
+    :param lstm: settings of ``encoder_type: lstm`` (defaults when omitted).
+    """
+
+    encoder_type: str = "transformer"
+    input_dim: int = 80
+    subsampling: int = 4
+    conv_channels: int = 256
+    d_model: int = 256
+    dropout: float = 0.1
+    transformer: TransformerConfig | None = None
+    lstm: LSTMConfig | None = None
+
+    def __post_init__(self) -> None:
+        if self.encoder_type not in ENCODER_TYPES:
+            raise ValueError(
+                f"encoder.encoder_type must be one of {ENCODER_TYPES}, got {self.encoder_type!r}"
+            )
+        if self.subsampling not in (1, 2, 4):
+            raise ValueError(f"encoder.subsampling must be 1, 2 or 4, got {self.subsampling}")
+        for name, section_cls in SECTIONS.items():
+            value = getattr(self, name)
+            if isinstance(value, dict):
+                value = _section_from_dict(name, value)
+            if name == self.encoder_type and value is None:
+                value = section_cls()
+            elif name != self.encoder_type and value is not None:
+                raise ValueError(
+                    f"encoder.{name} is set but encoder_type is {self.encoder_type!r}: remove it "
+                    f"(in a config that extends one with a {name} section, write '{name}: null')"
+                )
+            setattr(self, name, value)
+
+    @property
+    def section(self) -> TransformerConfig | LSTMConfig:
+        """The settings of the selected encoder type."""
+        return getattr(self, self.encoder_type)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict with only the selected section (JSON/YAML safe)."""
+        d = asdict(self)
+        for name in SECTIONS:
+            if d[name] is None:
+                del d[name]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> EncoderConfig:
+        """From :meth:`to_dict` output, a YAML mapping, or a pre-split flat dict."""
+        d = dict(d)
+        if _is_flat(d):
+            d = _unflatten(d)
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(
+                f"unknown EncoderConfig keys {sorted(unknown)}; known: {sorted(known)}"
+            )
+        for name in SECTIONS:
+            if isinstance(d.get(name), dict):
+                d[name] = _section_from_dict(name, d[name])
+        return cls(**d)
+
+
+def _section_from_dict(name: str, d: dict[str, Any]) -> Any:
+    section_cls = SECTIONS[name]
+    known = {f.name for f in fields(section_cls)}
+    unknown = set(d) - known
+    if unknown:
+        raise ValueError(f"unknown encoder.{name} keys {sorted(unknown)}; known: {sorted(known)}")
+    return section_cls(**d)
+
+
+def _is_flat(d: dict[str, Any]) -> bool:
+    flat = {k for keys in _FLAT_KEYS.values() for k in keys}
+    return not any(name in d for name in SECTIONS) and bool(flat & set(d))
+
+
+def _unflatten(d: dict[str, Any]) -> dict[str, Any]:
+    """A pre-split flat dict -> the sectioned layout; keys of the unselected type are dropped."""
+    kind = d.get("encoder_type", "transformer")
+    out = {k: v for k, v in d.items() if not any(k in keys for keys in _FLAT_KEYS.values())}
+    if kind in _FLAT_KEYS:
+        out[kind] = {new: d[old] for old, new in _FLAT_KEYS[kind].items() if old in d}
+    return out

@@ -1,0 +1,76 @@
+# Shell helpers of every recipe's run.sh: the package's commands on PATH, config lookup, timed
+# stages, and the rules by which decoding and scoring redo only what is out of date.
+# A run.sh sources it after parsing its options, with $config, $stage, $stop_stage and $exp_dir
+# set:  source ../common.sh
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+if [ -x "$repo/.venv/bin/python" ]; then export PATH="$repo/.venv/bin:$PATH"; fi
+command -v asr-train >/dev/null || { echo "asr-train not found: run 'make venv' at the repository root" >&2; exit 1; }
+
+# cfg KEY.PATH [DEFAULT]: a value of the config (extends: resolved)
+cfg() { python "$repo/tools/yaml_get.py" "$config" "$@"; }
+
+current_stage=
+log() { echo "$(date '+%F %T') [run.sh stage $current_stage] $*"; }
+
+# run_stage N DESCRIPTION: stage_N when --stage/--stop-stage include it; its wall time goes to
+# $exp_dir/timing.tsv for RESULTS.md
+run_stage() {
+  local n=$1; shift
+  if [ "$stage" -le "$n" ] && [ "$stop_stage" -ge "$n" ]; then
+    current_stage=$n
+    log "$1"; local start; start=$(date +%s)
+    "stage_$n"
+    printf '%s\t%s\t%s\n' "$n" "$1" "$(( $(date +%s) - start ))" >> "$exp_dir/timing.tsv"
+  fi
+}
+
+# stale OUT IN...: OUT is missing or older than one of its inputs
+stale() {
+  local out=$1; shift
+  [ -f "$out" ] || return 0
+  local f
+  for f in "$@"; do [ "$f" -nt "$out" ] && return 0; done
+  return 1
+}
+
+# write_decode_options OUT: the config's decode: section (asr-decode options by DecodeOptions
+# field name) as OUT, replaced only when it changed, so that outputs decoded with the same
+# options stay up to date
+write_decode_options() {
+  local out=$1
+  python "$repo/tools/yaml_get.py" "$config" --section decode "$out.new" 2>/dev/null \
+    || echo "{}" > "$out.new"
+  if cmp -s "$out.new" "$out"; then rm "$out.new"; else mv "$out.new" "$out"; fi
+}
+
+# decode OUT MODEL MANIFEST ASR-DECODE-OPTIONS...: MANIFEST decoded into OUT (JSONL).
+# OUT older than the model, the manifest or a file the options name (--config, --lexicon,
+# --lm): decoded afresh. Otherwise one line per utterance means whole, and it is left alone;
+# fewer (an interrupted run, or an utterance that failed) are completed by --resume.
+decode() {
+  local out=$1 model=$2 manifest=$3; shift 3
+  local inputs=("$model" "$manifest") arg
+  for arg in "$@"; do if [ -f "$arg" ]; then inputs+=("$arg"); fi; done
+  if stale "$out" "${inputs[@]}"; then
+    if [ -f "$out" ]; then log "$out is older than its inputs: decoding afresh"; fi
+    rm -f "$out"
+  elif [ "$(grep -c . "$out")" = "$(grep -c . "$manifest")" ]; then
+    log "$out is up to date"
+    return
+  else
+    log "$out lacks utterances: completing it"
+  fi
+  mkdir -p "$(dirname "$out")"
+  asr-decode "$model" "$manifest" "$@" --format jsonl -o "$out" --resume
+}
+
+# score OUT_DIR REF HYP: asr-score into OUT_DIR, unless its summary is newer than REF and HYP
+score() {
+  local out=$1 ref=$2 hyp=$3
+  if stale "$out/summary.json" "$ref" "$hyp"; then
+    asr-score "$ref" "$hyp" --out-dir "$out"
+  else
+    log "$out is up to date"
+  fi
+}
