@@ -15,6 +15,7 @@ backward of a fixed random gradient (no loss, no optimizer), dropout 0.
 
     python tools/bench_encoder.py                                  # 20 / 60 / 180 s, ~25 min
     python tools/bench_encoder.py --seconds 20 --repeats 3 --no-memory   # quick look
+    python tools/bench_encoder.py --no-timing                      # peak memory only
 
 Writes OUT_DIR/bench_encoder.md (tables, machine, command, load) and bench_encoder.json.
 """
@@ -241,13 +242,15 @@ def write_report(args, timing, memory, params, loads, out_dir: Path) -> str:
         + ".",
         f"Batch 2: equal (L, L), padded (L, {PADDED_FRACTION} L); forward + backward, dropout 0; "
         f"median [min-max] of {args.repeats} interleaved rounds after a warm-up.",
-        "",
-        "| L | batch | " + " | ".join(f"{n} s" for n in timing_models(timing))
-        + " | " + " | ".join(f"{n} / linear" for n in timing_models(timing) if n != "linear")
-        + " |",
-    ]  # fmt: skip
-    names = timing_models(timing)
-    lines.append("|---|---|" + "---|" * (2 * len(names) - 1))
+    ]
+    names = timing_models(timing) if timing else list(args.models)
+    if timing:
+        lines += [
+            "",
+            "| L | batch | " + " | ".join(f"{n} s" for n in names)
+            + " | " + " | ".join(f"{n} / linear" for n in names if n != "linear") + " |",
+            "|---|---|" + "---|" * (2 * len(names) - 1),
+        ]  # fmt: skip
     for key, per in timing.items():
         seconds, kind = key.split("/")
         cells = [
@@ -308,6 +311,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--time-cap", type=float, default=60.0, help="a model whose warm-up takes "
                    "longer than this many seconds is timed once")  # fmt: skip
     p.add_argument("--no-memory", action="store_true", help="skip the fresh-process memory runs")
+    p.add_argument("--no-timing", action="store_true", help="only the fresh-process memory runs")
     p.add_argument("--memory-timeout", type=float, default=900.0)
     p.add_argument("--layers", type=int, default=9)
     p.add_argument("--d-model", type=int, default=256)
@@ -342,7 +346,7 @@ def main(argv: list[str] | None = None) -> None:
     models = {name: make_encoder(name, args).train() for name in args.models}
     params = {name: n_params(m) for name, m in models.items()}
     timing: dict[str, dict] = {}
-    for seconds in args.seconds:
+    for seconds in args.seconds if not args.no_timing else []:
         for kind in args.batches:
             timing[f"{seconds:g}/{kind}"] = time_interleaved(
                 models, seconds, kind == "padded", args
