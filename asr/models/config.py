@@ -40,6 +40,9 @@ class TransformerConfig:
     :param positional: ``sinusoidal`` (added after the front end), ``conv`` (depthwise conv,
         masked), or ``none``.
     :param conv_pos_kernel: kernel of the ``conv`` positional encoding (odd, to keep lengths).
+    :param checkpoint_layers: recompute each layer's activations in the backward pass instead of
+        keeping them from the forward (activation checkpointing): less memory on long inputs for
+        about one more forward pass of time. Results are unchanged.
     """
 
     n_layers: int = 6
@@ -50,6 +53,7 @@ class TransformerConfig:
     positional: str = "sinusoidal"
     conv_pos_kernel: int = 31
     attention_dropout: float = 0.0
+    checkpoint_layers: bool = False
 
     def __post_init__(self) -> None:
         if self.attention not in KINDS:
