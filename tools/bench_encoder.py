@@ -240,9 +240,10 @@ def write_report(args, timing, memory, params, loads, out_dir: Path) -> str:
         f"positions; Bi-LSTM {args.lstm_layers} x {args.lstm_hidden} per direction. Parameters: "
         + ", ".join(f"{n} {p / 1e6:.2f}M" for n, p in params.items())
         + ".",
-        f"Batch 2: equal (L, L), padded (L, {PADDED_FRACTION} L); forward + backward, dropout 0; "
-        f"median [min-max] of {args.repeats} interleaved rounds after a warm-up.",
-    ]
+        f"Batch 2: equal (L, L), padded (L, {PADDED_FRACTION} L); forward + backward, dropout 0"
+        + (f"; median [min-max] of {args.repeats} interleaved rounds after a warm-up." if timing
+           else "."),
+    ]  # fmt: skip
     names = timing_models(timing) if timing else list(args.models)
     if timing:
         lines += [
