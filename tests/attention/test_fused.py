@@ -193,11 +193,24 @@ def test_bad_inputs():
 
 def test_training_steps_match_composite(monkeypatch):
     """A few AdamW steps of a small CTC model follow the same loss trajectory either way."""
-    from asr.models import CTCModel, encoder_preset
+    from asr.models import CTCModel, EncoderConfig
 
     def train(steps: int = 6) -> list[float]:
         torch.manual_seed(3)
-        cfg = encoder_preset("tiny", attention="linear", positional="conv", d_model=32, n_heads=4)
+        cfg = EncoderConfig.from_dict(
+            dict(
+                input_dim=80,
+                subsampling=4,
+                conv_channels=8,
+                d_model=32,
+                n_layers=2,
+                n_heads=4,
+                d_ff=64,
+                dropout=0.0,
+                attention="linear",
+                positional="conv",
+            )
+        )
         model = CTCModel(cfg, vocab_size=12)
         opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
         feats = torch.randn(3, 160, 80)
