@@ -6,7 +6,7 @@ VENV_STAMP := .venv/.installed
 CUDA_HOME ?= $(shell for d in /usr/local/cuda /usr/local/cuda-*; do [ -d $$d/lib64 ] && echo $$d && break; done)
 export CUDA_HOME
 
-.PHONY: venv system-deps demo test lint format smoke clean
+.PHONY: venv system-deps demo test lint format smoke smoke-ar clean
 
 # The synthetic corpus's engines (espeak-ng, flite, festival and its English voices), its text
 # (Debian fortunes), and ffmpeg (checks our shorten decoder). A missing engine only leaves its
@@ -44,6 +44,14 @@ test: venv system-deps lint  ## unit tests (CUDA compile check included when nvc
 
 smoke: venv system-deps  ## every recipe stage on a tiny corpus (CI)
 	cd recipes/synth && ./run.sh --config conf/smoke.yaml --exp-dir exp/smoke --data-dir data/smoke
+
+smoke-ar: venv  ## every stage of the copy, MNIST and CIFAR-10 recipes, tiny models, images written on the fly (CI)
+	cd recipes/copy && rm -rf exp/smoke && ./run.sh --config conf/smoke.yaml --exp-dir exp/smoke
+	rm -rf recipes/mnist/data/tiny recipes/cifar10/data/tiny
+	$(PY) tools/write_tiny_images.py mnist recipes/mnist/data/tiny --train 32 --test 20
+	$(PY) tools/write_tiny_images.py cifar10 recipes/cifar10/data/tiny --train 8 --test 4
+	cd recipes/mnist && rm -rf exp/smoke && ./run.sh --config conf/smoke.yaml --exp-dir exp/smoke --data-dir data/tiny
+	cd recipes/cifar10 && rm -rf exp/smoke && ./run.sh --config conf/smoke.yaml --exp-dir exp/smoke --data-dir data/tiny
 
 clean:
 	rm -rf build *.egg-info .pytest_cache .ruff_cache

@@ -273,27 +273,66 @@ def greedy_decode(
     best_lp, best = best_lp.cpu(), best.cpu()
     out: list[Hypothesis] = []
     for b, n in enumerate(lengths):
-        path = best[b, :n].tolist()
-        lp = best_lp[b, :n]
-        ids: list[int] = []
-        spans: list[tuple[int, int]] = []  # frames [start, end) of each emitted token
-        probs: list[float] = []
-        prev = -1
-        for t, tok in enumerate(path):
-            if tok != prev and tok != blank:
-                ids.append(tok)
-                spans.append((t, t + 1))
-                probs.append(math.exp(float(lp[t])))
-            elif tok == prev and tok != blank:
-                s, _ = spans[-1]
-                spans[-1] = (s, t + 1)
-                probs[-1] = max(probs[-1], math.exp(float(lp[t])))
-            prev = tok
-        words = _timed_words(ids, spans, probs, tokenizer, sep, frame_shift_s, lookup=word_lookup)
-        text = " ".join(w.word for w in words)
-        conf = sum(probs) / len(probs) if probs else 1.0
-        out.append(Hypothesis(text, ids, words, float(lp.sum()), conf))
+        path = BestPath(blank)
+        path.extend(best[b, :n].tolist(), best_lp[b, :n].tolist())
+        score = float(best_lp[b, :n].sum())
+        out.append(path.hypothesis(tokenizer, frame_shift_s, sep, word_lookup, score))
     return out
+
+
+class BestPath:
+    """The CTC best path of a growing run of frames: the tokens it emits (repeats collapsed,
+    blanks removed), each with its frame span and posterior.
+
+    :func:`greedy_decode` runs it over whole utterances; streaming search (:mod:`asr.stream`)
+    extends it block by block, which gives the same tokens, spans and posteriors.
+    """
+
+    def __init__(self, blank: int = 0) -> None:
+        self.blank = blank
+        self.ids: list[int] = []
+        self.spans: list[tuple[int, int]] = []  # frames [start, end) of each emitted token
+        self.probs: list[float] = []
+        self.prev = -1
+        self.frames = 0
+
+    def extend(self, best: Sequence[int], best_log_probs: Sequence[float]) -> None:
+        """The next frames' best tokens and their log-posteriors."""
+        blank = self.blank
+        for tok, lp in zip(best, best_log_probs, strict=True):
+            t = self.frames
+            if tok != self.prev and tok != blank:
+                self.ids.append(tok)
+                self.spans.append((t, t + 1))
+                self.probs.append(math.exp(lp))
+            elif tok == self.prev and tok != blank:
+                s, _ = self.spans[-1]
+                self.spans[-1] = (s, t + 1)
+                self.probs[-1] = max(self.probs[-1], math.exp(lp))
+            self.prev = tok
+            self.frames += 1
+
+    def hypothesis(
+        self,
+        tokenizer: Any,
+        frame_shift_s: float,
+        separator: str | None,
+        word_lookup: WordLookup | None = None,
+        score: float = 0.0,
+    ) -> Hypothesis:
+        """The path so far as words with times (see :func:`greedy_decode`)."""
+        words = _timed_words(
+            self.ids,
+            self.spans,
+            self.probs,
+            tokenizer,
+            separator,
+            frame_shift_s,
+            lookup=word_lookup,
+        )
+        text = " ".join(w.word for w in words)
+        conf = sum(self.probs) / len(self.probs) if self.probs else 1.0
+        return Hypothesis(text, list(self.ids), words, score, conf)
 
 
 def _timed_words(
@@ -481,6 +520,22 @@ class BeamSearchDecoder:
         Hypotheses that differ only in alignment are merged, so a list can hold fewer
         than ``nbest`` entries.
         """
+        emissions = self.emissions(log_probs)
+        lens = torch.as_tensor(lengths, dtype=torch.int32).cpu()
+        results = self._decoder(emissions, lens)
+        return [
+            self.nbest_from(nbest, emissions[b], frame_shift_s) for b, nbest in enumerate(results)
+        ]
+
+    @property
+    def flashlight(self) -> Any:
+        """The torchaudio ``CTCDecoder`` underneath, for incremental search
+        (``decode_begin`` / ``decode_step`` / ``decode_end``) on :meth:`emissions`."""
+        return self._decoder
+
+    def emissions(self, log_probs: torch.Tensor) -> torch.Tensor:
+        """``(B, T, V)`` (or ``(T, V)``) log-probs -> the float32 CPU emissions searched, with
+        the virtual silence column when the tokenizer needs one (see the class doc)."""
         if log_probs.dim() == 2:
             log_probs = log_probs.unsqueeze(0)
         emissions = log_probs.detach().float().cpu().contiguous()
@@ -490,20 +545,28 @@ class BeamSearchDecoder:
             else:  # lexicon-free: never chosen, or it would duplicate every blank path
                 sil = emissions.new_full((*emissions.shape[:2], 1), NEVER_LOG_PROB)
             emissions = torch.cat([emissions, sil], dim=-1)
-        lens = torch.as_tensor(lengths, dtype=torch.int32).cpu()
-        results = self._decoder(emissions, lens)
-        out: list[list[Hypothesis]] = []
-        for b, nbest in enumerate(results):
-            hyps: list[Hypothesis] = []
-            for h in nbest:  # flashlight keeps different alignments of one text apart
-                if len(hyps) >= self.config.nbest and h.score < hyps[-1].score:
-                    break  # enough, and past any tie with the last one kept
-                hyp = self._to_hypothesis(h, emissions[b], frame_shift_s)
-                if all(hyp.text != other.text for other in hyps):
-                    hyps.append(hyp)
-            hyps = break_score_ties(hyps)[: self.config.nbest]
-            out.append(hyps or [Hypothesis("", [], [], float("-inf"), 0.0)])
-        return out
+        return emissions
+
+    def nbest_from(
+        self, results: Sequence[Any], emission: torch.Tensor, frame_shift_s: float
+    ) -> list[Hypothesis]:
+        """flashlight's hypotheses of one item (best first) and its ``(T, V')`` emissions -> our
+        n-best list: one entry per text, equal scores ordered by text."""
+        hyps: list[Hypothesis] = []
+        for h in results:  # flashlight keeps different alignments of one text apart
+            if len(hyps) >= self.config.nbest and h.score < hyps[-1].score:
+                break  # enough, and past any tie with the last one kept
+            hyp = self._to_hypothesis(h, emission, frame_shift_s)
+            if all(hyp.text != other.text for other in hyps):
+                hyps.append(hyp)
+        hyps = break_score_ties(hyps)[: self.config.nbest]
+        return hyps or [Hypothesis("", [], [], float("-inf"), 0.0)]
+
+    def hypothesis_from(
+        self, result: Any, emission: torch.Tensor, frame_shift_s: float
+    ) -> Hypothesis:
+        """One flashlight hypothesis -> :class:`Hypothesis` (words, times, confidences)."""
+        return self._to_hypothesis(result, emission, frame_shift_s)
 
     def _to_hypothesis(self, h: Any, emission: torch.Tensor, frame_shift_s: float) -> Hypothesis:
         ids = [int(t) for t in h.tokens.tolist()]

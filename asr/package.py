@@ -82,6 +82,8 @@ class ModelPackage:
     fbank_config: Any
     cmvn: Any | None
     metadata: dict = field(default_factory=dict)
+    #: the file it was read from: asr.bundle reads a decoding bundle's members from it
+    path: Path | None = None
 
     @property
     def frame_shift_s(self) -> float:
@@ -148,6 +150,7 @@ def load_package(path: str | Path, device: str | torch.device = "cpu") -> ModelP
         fbank_config=_fbank_config(fb_dict),
         cmvn=_cmvn(tensors),
         metadata=json.loads(meta.get("training", "{}")),
+        path=path,
     )
 
 

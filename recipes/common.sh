@@ -44,9 +44,28 @@ write_decode_options() {
   if cmp -s "$out.new" "$out"; then rm "$out.new"; else mv "$out.new" "$out"; fi
 }
 
+# write_bundle MODEL LEXICON LM DEV_MANIFEST: the lexicon, the LM and the config's decode:
+# section go into MODEL as its decoding bundle, so that `asr-decode MODEL audio` gives words with
+# them. With `tune: {enabled: true, lm_weights: [...], word_scores: [...]}` the two weights are
+# picked on DEV_MANIFEST first (tools/tune_decoding.py, reusing a tune.json of the same inputs).
+# The package is rewritten only when its bundle changes, so decoded outputs stay up to date.
+write_bundle() {
+  local model=$1 lexicon=$2 lm=$3 dev=$4
+  local options=$exp_dir/decode.yaml tuning=()
+  write_decode_options "$options"
+  if [ "$(cfg tune.enabled false)" = true ]; then
+    # shellcheck disable=SC2046  # the grids are space-separated lists
+    python "$repo/tools/tune_decoding.py" "$model" "$dev" --lexicon "$lexicon" --lm "$lm" \
+      --config "$options" --lm-weights $(cfg tune.lm_weights) --word-scores $(cfg tune.word_scores) \
+      --out "$exp_dir/tune.json" --reuse
+    tuning=(--tuning "$exp_dir/tune.json")
+  fi
+  python -m asr.bundle add "$model" --lexicon "$lexicon" --lm "$lm" --options "$options" "${tuning[@]}"
+}
+
 # decode OUT MODEL MANIFEST ASR-DECODE-OPTIONS...: MANIFEST decoded into OUT (JSONL).
-# OUT older than the model, the manifest or a file the options name (--config, --lexicon,
-# --lm): decoded afresh. Otherwise one line per utterance means whole, and it is left alone;
+# OUT older than the model (its weights or its decoding bundle), the manifest or a file the
+# options name (--config, --lexicon, --lm): decoded afresh. Otherwise one line per utterance means whole, and it is left alone;
 # fewer (an interrupted run, or an utterance that failed) are completed by --resume.
 decode() {
   local out=$1 model=$2 manifest=$3; shift 3

@@ -169,6 +169,9 @@ def _worker_model(cfg: dict) -> dict:
 
     torch.set_num_threads(cfg["threads"])
     model = _random_package(cfg["random_model"]) if cfg.get("random_model") else cfg["model"]
+    long_audio = {"long_audio": cfg["long_audio"]} if cfg.get("long_audio") else {}
+    if cfg.get("chunk_seconds"):
+        long_audio = {"long_audio": "chunk", "chunk_seconds": cfg["chunk_seconds"]}
     opts = DecodeOptions.from_flat(
         search=cfg["search"],
         lexicon=cfg.get("lexicon"),
@@ -177,7 +180,7 @@ def _worker_model(cfg: dict) -> dict:
         beam_size=cfg["beam_size"],
         beam_threshold=cfg["beam_threshold"],
         device=cfg["device"],
-        chunk_seconds=cfg.get("chunk_seconds"),
+        **long_audio,
     )
     stats = DecodeStats()
     for _ in iter_transcribe(model, cfg["inputs"], opts, stats=stats):

@@ -1,8 +1,9 @@
 """Write a recipe's RESULTS.md from the scoring summaries, stage timings and the machine.
 
 Reads ``EXP/score/<split>/<search>/summary.json`` (written by ``asr-score --out-dir``),
-``EXP/decode.yaml`` (the decoding options stage 5 passed) and ``EXP/timing.tsv`` (written by
-``run.sh``), so every figure in RESULTS.md comes from files the run produced.
+the decoding bundle of ``EXP/model.safetensors`` (the options stage 5 put into the package, which
+stage 6's ``asr-decode MODEL`` used) and ``EXP/timing.tsv`` (written by ``run.sh``), so every
+figure in RESULTS.md comes from files the run produced.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ import json
 import subprocess
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from asr.machine import machine_description
 
@@ -40,12 +39,18 @@ def _timings(exp_dir: Path) -> list[tuple[str, str, int]]:
 
 
 def _decode_options(exp_dir: Path) -> str:
-    """The options stage 5 gave ``asr-decode`` (the rest were the defaults)."""
-    path = exp_dir / "decode.yaml"
-    if not path.exists():
-        return "defaults"
-    options = yaml.safe_load(path.read_text()) or {}
-    return ", ".join(f"{k} {v}" for k, v in options.items()) or "defaults"
+    """The decoding options the package carries (stage 5): what ``beam_lm`` decoded with."""
+    from asr.bundle import BundleError, read_bundle
+
+    try:
+        bundle = read_bundle(exp_dir / "model.safetensors")
+    except BundleError:
+        bundle = None
+    if bundle is None:
+        return "defaults (the package carries no decoding bundle)"
+    tuned = bundle.provenance.get("tuning")
+    where = f", lm_weight and word_score tuned on {tuned.get('manifest')}" if tuned else ""
+    return f"{bundle.describe()}{where}"
 
 
 def _model_info(package: Path) -> dict:
@@ -99,8 +104,9 @@ def main(argv: list[str] | None = None) -> None:
         "|---|---|---|---|---|---|",
         *rows,
         "",
-        f"Decoding options: {_decode_options(args.exp_dir)} (`{args.exp_dir / 'decode.yaml'}`; "
-        "every other `asr-decode` option at its default).",
+        f"Decoding (`beam_lm`: the package's decoding bundle, `asr-bundle show "
+        f"{args.exp_dir / 'model.safetensors'}`): {_decode_options(args.exp_dir)}; "
+        "every other `asr-decode` option at its default.",
         "",
         f"Machine: {machine_description()}. Commit: {_git_commit()}.",
         "",

@@ -3,8 +3,11 @@
 The inference path, one module per step:
 
 * :mod:`asr.inference.inputs` -- files, folders, JSONL manifests, ``wav.scp`` -> audio items;
+* :mod:`asr.inference.segmenter` -- long recordings cut at their pauses into utterance-sized
+  segments;
 * :mod:`asr.inference.long_audio` -- exact piecewise filterbanks, chunked and stitched log-probs;
-* :mod:`asr.inference.transcriber` -- :class:`DecodeOptions`, :class:`Transcriber` (batching,
+* :mod:`asr.inference.transcriber` -- :class:`DecodeOptions`, :func:`options_for_model` (a
+  package's decoding bundle as defaults, :mod:`asr.bundle`), :class:`Transcriber` (batching,
   model, search), :func:`iter_transcribe` (results in input order), :func:`transcribe`;
 * :mod:`asr.inference.cli` -- the ``asr-decode`` command line.
 
@@ -19,7 +22,9 @@ from asr.inference.transcriber import (
     DecodeStats,
     Transcriber,
     iter_transcribe,
+    join_segments,
     load_model_package,
+    options_for_model,
     transcribe,
 )
 from asr.transcripts import Result
@@ -34,8 +39,10 @@ __all__ = [
     "collect_inputs",
     "featurize_in_pieces",
     "iter_transcribe",
+    "join_segments",
     "load_model_package",
     "log_probs_chunked",
     "main",
+    "options_for_model",
     "transcribe",
 ]

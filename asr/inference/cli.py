@@ -24,11 +24,17 @@ from typing import Any, TextIO
 
 import docstring_parser
 import torch
-from jsonargparse import ActionConfigFile, ArgumentParser
+from jsonargparse import ActionConfigFile, ActionYesNo, ArgumentParser
 from tqdm import tqdm
 
+from asr.bundle import DecodingBundle, read_bundle
 from asr.decode import BeamSearchConfig
-from asr.inference.transcriber import DecodeOptions, DecodeStats, iter_transcribe
+from asr.inference.transcriber import (
+    DecodeOptions,
+    DecodeStats,
+    iter_transcribe,
+    options_for_model,
+)
 from asr.transcripts import FORMATS, format_for_path, format_result, resume_ids
 
 #: DecodeOptions fields that are no flag of their own: the nested beam settings (flattened
@@ -64,36 +70,78 @@ def build_parser() -> ArgumentParser:
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
+        "--stream",
+        action="store_true",
+        help="recognise files, pipes or stdin as streams with a streaming model, JSONL events "
+        "out; its own options: asr-decode --stream --help (asr.stream.cli)",
+    )
+    p.add_argument(
         "--config",
         action=ActionConfigFile,
         help="YAML mapping of the options below by field name (lm_weight: 3.0)",
     )
     for f, annotation, help_text in _option_fields():
-        p.add_argument(
-            "--" + f.name.replace("_", "-"),
-            dest=f.name,
-            type=annotation,
-            default=f.default,
-            help=help_text,
-        )
+        flag = "--" + f.name.replace("_", "-")
+        if annotation is bool:  # a switch: --units / --no-units
+            p.add_argument(
+                flag,
+                dest=f.name,
+                action=ActionYesNo(no_prefix="no-"),
+                default=f.default,
+                help=help_text,
+            )
+        else:
+            p.add_argument(flag, dest=f.name, type=annotation, default=f.default, help=help_text)
     return p
 
 
 def options_from_args(args: Any) -> DecodeOptions:
-    """The :class:`DecodeOptions` a parsed command line asks for."""
+    """The :class:`DecodeOptions` a parsed command line asks for (no package bundle)."""
     values = {f.name: args[f.name] for f, _, _ in _option_fields()}
     return DecodeOptions.from_flat(**values, progress=not args.no_progress)
 
 
+def given_options(parser: ArgumentParser, argv: Sequence[str] | None) -> dict[str, Any]:
+    """The decoding options the command line (flags and ``--config`` files) sets itself, so a
+    package's bundle fills in only the rest."""
+    given = parser.parse_args(argv, defaults=False)
+    names = [f.name for f, _, _ in _option_fields()]
+    return {name: given[name] for name in names if name in given}
+
+
+def _describe(options: DecodeOptions, bundle: DecodingBundle, given: dict[str, Any]) -> str:
+    """One line: the search that will run and what of it comes from the package's bundle."""
+    from_bundle = [m for m in ("lexicon", "lm") if bundle.has(m) and m not in given]
+    text = f"{options.search} search"
+    if options.search == "beam":
+        b = options.beam
+        text += f" (beam {b.beam_size}, lm_weight {b.lm_weight:g}, word_score {b.word_score:g})"
+    if from_bundle:
+        text += " with the package's " + " and ".join(from_bundle)
+    return text + " (--units for the model's own units)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``asr-decode``; exit status 1 if any input failed."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--stream" in argv:  # streaming recognition has its own options and output
+        from asr.stream.cli import main as stream_main
+
+        argv.remove("--stream")
+        return stream_main(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     try:
-        options = options_from_args(args)
-    except (TypeError, ValueError) as e:
+        given = {**given_options(parser, argv), "progress": not args.no_progress}
+        options = options_for_model(args.model, given)
+        model_file = Path(args.model).is_file()
+        bundle = read_bundle(args.model) if model_file and not options.units else None
+    except (TypeError, ValueError) as e:  # BundleError is a ValueError
         print(f"asr-decode: error: {e}", file=sys.stderr)
         return 2
+    if bundle is not None and not args.no_progress:
+        print(f"asr-decode: {_describe(options, bundle, given)}", file=sys.stderr)
     fmt = args.format or format_for_path(args.output)
     if options.device.startswith("cuda") and not torch.cuda.is_available():
         print("asr-decode: error: --device cuda but no CUDA device is visible", file=sys.stderr)

@@ -60,7 +60,10 @@ def log_probs_chunked(package: Any, feats: torch.Tensor, chunk: int, overlap: in
     """Log-probs of one long utterance, computed on overlapping chunks and stitched.
 
     Each chunk sees ``overlap`` input frames of context on both sides; only the output frames
-    of its own centre are kept, so memory is bounded by the chunk length.
+    of its own centre are kept, so memory is bounded by the chunk length. Output frames are
+    placed by the subsampling factor from the chunk's first frame: a front end whose valid
+    convolutions drop a frame or two at a chunk's end must not shift every later chunk (over
+    a 30-minute file that drift reached seconds).
     """
     total = feats.shape[0]
     pieces = []
@@ -70,8 +73,8 @@ def log_probs_chunked(package: Any, feats: torch.Tensor, chunk: int, overlap: in
         x = feats[lo:hi].unsqueeze(0)
         lp, out_len = package.log_probs(x, torch.tensor([hi - lo], device=x.device))
         n_out = int(out_len[0])
-        ratio = n_out / (hi - lo)
-        a = round((start - lo) * ratio)
-        b = n_out if end == total else round((end - lo) * ratio)
+        step = max(1, round((hi - lo) / max(1, n_out)))  # the subsampling factor
+        a = min(n_out, start // step - lo // step)
+        b = n_out if end == total else min(n_out, end // step - lo // step)
         pieces.append(lp[0, a:b].float().cpu())
     return torch.cat(pieces, dim=0)

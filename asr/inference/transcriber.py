@@ -17,7 +17,7 @@ import dataclasses
 import math
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -26,9 +26,18 @@ import torch
 from tqdm import tqdm
 
 from asr.audio import load_audio
-from asr.decode import BeamSearchConfig, BeamSearchDecoder, Hypothesis, WordLookup, greedy_decode
+from asr.bundle import MEMBERS, read_bundle
+from asr.decode import (
+    BeamSearchConfig,
+    BeamSearchDecoder,
+    Hypothesis,
+    WordLookup,
+    WordTiming,
+    greedy_decode,
+)
 from asr.inference.inputs import AudioItem, collect_inputs, failure_reason, item_duration
 from asr.inference.long_audio import feature_shift_s, featurize_in_pieces, log_probs_chunked
+from asr.inference.segmenter import PauseConfig, find_segments, frame_levels_db
 from asr.package import load_package
 from asr.transcripts import Result, trn_id
 
@@ -39,23 +48,32 @@ SAMPLE_RATE = 16000
 class DecodeOptions:
     """How to decode: the ``asr-decode`` options (each flag is a field name with dashes).
 
-    :param search: greedy (best path) or beam (lexicon, LM, n-best).
+    A model package may carry a decoding bundle (:mod:`asr.bundle`: lexicon, LM, tuned
+    weights); :func:`options_for_model` makes its settings the defaults, under what is given.
+
+    :param search: greedy (best path) or beam (lexicon, LM, n-best). Default: the package's
+        bundle (beam search with its lexicon and LM), else greedy.
     :param lexicon: lexicon file (asr-lm lexicon): constrains beam search; with greedy search
         it maps each word's tokens back to a word (phoneme models; CMUdict names words the
-        lexicon lacks), see asr.decode.WordLookup.
+        lexicon lacks), see asr.decode.WordLookup. Default: the package's; none: no lexicon.
     :param lm: ARPA or KenLM binary word LM (asr-lm arpa) for beam search; with greedy search
-        and a lexicon, its unigrams pick among homophones.
+        and a lexicon, its unigrams pick among homophones. Default: the package's; none: no LM.
+    :param units: print the model's own units (phones, characters, pieces) instead of words:
+        no lexicon or LM, not even the package's.
     :param word_separator: separator token (default: found in the tokenizer, see
         asr.decode.find_word_separator).
     :param device: cpu or cuda.
     :param batch_seconds: audio seconds per batch (padded length x batch size).
-    :param chunk_seconds: decode audio longer than this in overlapping chunks (default: whole,
-        except beyond max_whole_seconds).
-    :param chunk_overlap_seconds: context added on each side of a chunk, then discarded.
-    :param max_whole_seconds: without chunk_seconds, longer utterances are still chunked (at
-        fallback_chunk_seconds): the conv front end's activations grow with length, and
-        chunking changes the output only near chunk edges. None (null) never chunks.
-    :param fallback_chunk_seconds: chunk length used past max_whole_seconds.
+    :param long_audio: how inputs longer than long_audio_seconds are decoded. segment: cut at
+        pauses (asr.inference.segmenter) and decoded piece by piece like utterances, words
+        joined; chunk: the model runs on overlapping chunks of chunk_seconds, one search over
+        the whole; whole: one pass over the whole input.
+    :param long_audio_seconds: inputs longer than this are long audio.
+    :param max_segment_seconds: segment: a segment is cut again (at its longest quiet stretch)
+        when longer than this.
+    :param min_pause_seconds: segment: the shortest quiet stretch that separates segments.
+    :param chunk_seconds: chunk: chunk length.
+    :param chunk_overlap_seconds: chunk: context added on each side of a chunk, then discarded.
     :param featurize_piece_seconds: compute filterbanks of longer audio in exact pieces
         (asr.inference.long_audio.featurize_in_pieces); None: in one go.
     :param progress: show a progress bar on stderr (``asr-decode`` does unless --no-progress).
@@ -66,13 +84,16 @@ class DecodeOptions:
     search: Literal["greedy", "beam"] = "greedy"
     lexicon: str | None = None
     lm: str | None = None
+    units: bool = False
     word_separator: str | None = None
     device: str = "cpu"
     batch_seconds: float = 120.0
-    chunk_seconds: float | None = None
+    long_audio: Literal["segment", "chunk", "whole"] = "segment"
+    long_audio_seconds: float = 60.0
+    max_segment_seconds: float = 20.0
+    min_pause_seconds: float = 0.3
+    chunk_seconds: float = 30.0
     chunk_overlap_seconds: float = 4.0
-    max_whole_seconds: float | None = 600.0
-    fallback_chunk_seconds: float = 60.0
     featurize_piece_seconds: float | None = 60.0
     progress: bool = False
     beam: BeamSearchConfig = field(default_factory=BeamSearchConfig)
@@ -80,6 +101,19 @@ class DecodeOptions:
     def __post_init__(self) -> None:
         if self.search not in ("greedy", "beam"):
             raise ValueError(f"search must be greedy or beam, got {self.search!r}")
+        if self.long_audio not in ("segment", "chunk", "whole"):
+            raise ValueError(f"long_audio must be segment, chunk or whole, got {self.long_audio!r}")
+        for name in ("lexicon", "lm"):  # "--lm none" switches a package's LM off
+            if str(getattr(self, name)).lower() in ("none", "null", ""):
+                setattr(self, name, None)
+        if self.units and (self.lexicon or self.lm):
+            raise ValueError(
+                "units prints the model's own units: it takes no lexicon or LM (drop --units "
+                "for words, or --lexicon/--lm for units)"
+            )
+        for name in ("long_audio_seconds", "max_segment_seconds", "chunk_seconds"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
 
     @classmethod
     def from_flat(cls, **fields: Any) -> DecodeOptions:
@@ -96,6 +130,37 @@ class DecodeOptions:
         if beam:
             own["beam"] = dataclasses.replace(own.get("beam") or BeamSearchConfig(), **beam)
         return cls(**own)
+
+    def flat(self, changed_only: bool = False) -> dict[str, Any]:
+        """The flat mapping :meth:`from_flat` takes; ``changed_only``: fields that differ from
+        the defaults."""
+        out: dict[str, Any] = {}
+        for obj, default in ((self, DecodeOptions()), (self.beam, BeamSearchConfig())):
+            for f in dataclasses.fields(obj):
+                value = getattr(obj, f.name)
+                if f.name != "beam" and not (changed_only and value == getattr(default, f.name)):
+                    out[f.name] = value
+        return out
+
+
+def options_for_model(model_or_path: Any, given: Mapping[str, Any] | None = None) -> DecodeOptions:
+    """Decoding options for a model: the defaults, under its package's decoding bundle
+    (:mod:`asr.bundle`: lexicon, LM, tuned weights), under ``given`` (flat field names).
+
+    ``units=True`` leaves the bundle out. A member given explicitly (``lm="other.arpa"`` or
+    ``lm=None``) is not read from the package, so a damaged member can be bypassed.
+    """
+    given = dict(given or {})
+    path = model_or_path if isinstance(model_or_path, (str, Path)) else None
+    path = path or getattr(model_or_path, "path", None)
+    bundle = read_bundle(path) if path is not None and Path(path).is_file() else None
+    if bundle is None or given.get("units"):
+        return DecodeOptions.from_flat(**given)
+    layered: dict[str, Any] = dict(bundle.options)
+    for member in MEMBERS:
+        if member not in given and bundle.has(member):
+            layered[member] = str(bundle.member_path(member))
+    return DecodeOptions.from_flat(**{**layered, **given})
 
 
 def load_model_package(path: str | Path) -> Any:
@@ -178,20 +243,15 @@ class Transcriber:
     @torch.inference_mode()
     def log_probs(self, features: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Padded ``(B, T', V)`` float32 CPU log-probs and valid lengths of a batch of
-        ``(T, F)`` features; utterances past the chunk length are decoded in stitched chunks."""
+        ``(T, F)`` features; with ``long_audio="chunk"``, inputs past ``long_audio_seconds``
+        run in stitched chunks."""
         opt = self.options
         frames_per_s = 1.0 / feature_shift_s(self.package)
-        longest = max(f.shape[0] for f in features) / frames_per_s
-        chunk_s = opt.chunk_seconds
-        if (
-            chunk_s is None
-            and opt.max_whole_seconds is not None
-            and longest > opt.max_whole_seconds
+        if opt.long_audio == "chunk" and any(
+            f.shape[0] > opt.long_audio_seconds * frames_per_s for f in features
         ):
-            chunk_s = opt.fallback_chunk_seconds
-        chunk = int(chunk_s * frames_per_s) if chunk_s else None
-        overlap = int(opt.chunk_overlap_seconds * frames_per_s)
-        if chunk is not None and any(f.shape[0] > chunk for f in features):
+            chunk = max(1, int(opt.chunk_seconds * frames_per_s))
+            overlap = int(opt.chunk_overlap_seconds * frames_per_s)
             lps = [
                 log_probs_chunked(self.package, f.to(opt.device), chunk, overlap) for f in features
             ]
@@ -248,6 +308,47 @@ class Transcriber:
                 )
         return [results[i] for i in range(len(batch))]
 
+    def segments(self, item: AudioItem) -> list[AudioItem]:
+        """``item`` cut at its pauses (:mod:`asr.inference.segmenter`), as items of its file;
+        raises if it cannot be read."""
+        opt = self.options
+        config = PauseConfig(
+            min_pause_s=opt.min_pause_seconds, max_segment_s=opt.max_segment_seconds
+        )
+        levels = frame_levels_db(item.path, item.offset, item.duration, config.frame_s)
+        return [
+            AudioItem(f"{item.id}~{k}", item.path, item.offset + a, b - a, item.speaker)
+            for k, (a, b) in enumerate(find_segments(levels, config))
+        ]
+
+    def decode_long(self, item: AudioItem, progress: Any = None) -> Result:
+        """One long input decoded segment by segment (in length-sorted batches), joined into
+        one result with times from the start of ``item``; ``progress`` (a tqdm bar) advances
+        by the item's length in 0.1 s steps."""
+        duration = item_duration(item)
+        total = round(duration * 10)
+        try:
+            segments = self.segments(item)
+        except Exception as e:  # one bad file must not stop the others
+            if progress is not None:
+                progress.update(total)
+            return Result(
+                item.id, item.path, speaker=item.speaker, error=failure_reason(e, item.path)
+            )
+        decoded: dict[int, Result] = {}
+        index = {id(seg): k for k, seg in enumerate(segments)}
+        advanced = 0
+        for batch in self.batches(segments):
+            for seg, r in zip(batch, self.decode_batch(batch), strict=True):
+                decoded[index[id(seg)]] = r
+            step = min(total - advanced, round(sum(s.duration or 0.0 for s in batch) * 10))
+            advanced += step
+            if progress is not None:
+                progress.update(step)
+        if progress is not None:
+            progress.update(total - advanced)
+        return join_segments(item, duration, [(segments[k], decoded[k]) for k in sorted(decoded)])
+
 
 @dataclass
 class DecodeStats:
@@ -263,6 +364,36 @@ class DecodeStats:
         return self.elapsed_seconds / self.audio_seconds if self.audio_seconds else math.nan
 
 
+def join_segments(
+    item: AudioItem, duration: float, parts: Sequence[tuple[AudioItem, Result]]
+) -> Result:
+    """The result of a long input from its segments' results: words in order with times from
+    the start of ``item``, text joined, confidence the token-weighted mean; the first failed
+    segment fails it."""
+    for _, r in parts:
+        if r.error:
+            return Result(
+                item.id, item.path, duration=duration, speaker=item.speaker, error=r.error
+            )
+    words: list[WordTiming] = []
+    tokens: list[int] = []
+    score, weighted = 0.0, 0.0
+    for seg, r in parts:
+        shift = seg.offset - item.offset
+        best = r.nbest[0] if r.nbest else Hypothesis(r.text, [], r.words, 0.0, r.confidence)
+        words += [
+            dataclasses.replace(w, start=round(w.start + shift, 3), end=round(w.end + shift, 3))
+            for w in best.words
+        ]
+        tokens += best.tokens
+        score += best.score
+        weighted += best.confidence * len(best.tokens)
+    text = " ".join(r.text for _, r in parts if r.text)
+    confidence = weighted / len(tokens) if tokens else 1.0
+    hyp = Hypothesis(text, tokens, words, score, confidence)
+    return Result(item.id, item.path, text, words, confidence, duration, item.speaker, [hyp])
+
+
 def iter_transcribe(
     model_or_path: Any,
     paths: Sequence[str | Path],
@@ -272,9 +403,12 @@ def iter_transcribe(
 ) -> Iterator[Result]:
     """Yield results in input order; errors are yielded, not raised.
 
+    ``options`` are used as they are (:func:`options_for_model` adds a package's bundle).
     Inputs that cannot be listed (a bad manifest) come first. Items whose id (or sclite
-    ``spk-utt`` id) is in ``skip_ids`` are left out. Batches run longest first; a result is
-    held back only until every earlier input's result has been yielded.
+    ``spk-utt`` id) is in ``skip_ids`` are left out. With ``long_audio="segment"``, each input
+    longer than ``long_audio_seconds`` is cut at its pauses and its segments decoded in
+    batches of their own; the other inputs run in batches, longest first. A result is held
+    back only until every earlier input's result has been yielded.
     """
     stats = stats if stats is not None else DecodeStats()
     start = time.perf_counter()
@@ -292,7 +426,12 @@ def iter_transcribe(
     tr = Transcriber(model_or_path, options)
     durations = {id(it): item_duration(it) for it in items}
     position = {id(it): n for n, it in enumerate(items)}
-    batches = list(tr.batches(items, durations))
+    segmented = [
+        it
+        for it in items
+        if options.long_audio == "segment" and durations[id(it)] > options.long_audio_seconds
+    ]
+    whole = [it for it in items if it not in segmented]
     tenths = {k: round(d * 10) for k, d in durations.items()}  # integer steps: no float drift
     held: dict[int, Result] = {}  # decoded, waiting for an earlier input
     next_out = 0
@@ -306,9 +445,15 @@ def iter_transcribe(
         file=sys.stderr,
         dynamic_ncols=True,
     ) as bar:
-        for batch in batches:
-            for it, r in zip(batch, tr.decode_batch(batch), strict=True):
-                bar.update(tenths[id(it)])
+        work: list[tuple[AudioItem | None, list[AudioItem]]] = [(it, []) for it in segmented]
+        work += [(None, batch) for batch in tr.batches(whole, durations)]
+        for long_item, batch in work:
+            if long_item is not None:
+                done = [(long_item, tr.decode_long(long_item, bar))]
+            else:
+                done = list(zip(batch, tr.decode_batch(batch), strict=True))
+                bar.update(sum(tenths[id(it)] for it in batch))
+            for it, r in done:
                 stats.audio_seconds += r.duration
                 stats.failed += r.error is not None
                 held[position[id(it)]] = r
@@ -327,16 +472,14 @@ def transcribe(
     """Transcribe audio files, folders, manifests and wav.scp files with a model package.
 
     Pass ``options`` or, flat, any :class:`DecodeOptions` / :class:`~asr.decode.BeamSearchConfig`
-    fields (``search="beam", lm="lm.arpa", lm_weight=3.0``). Returns results in input order;
-    unreadable inputs have ``error`` set.
+    fields (``search="greedy"``, ``lm_weight=2.5``, ``units=True``). What neither sets comes
+    from the package's decoding bundle when it has one (:func:`options_for_model`: a bundled
+    package gives words with its tuned beam search), else from the defaults; fields of
+    ``options`` count as set where they differ from the defaults. Returns results in input
+    order; unreadable inputs have ``error`` set.
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
-    if options is None or fields:
-        given = (
-            {f.name: getattr(options, f.name) for f in dataclasses.fields(options)}
-            if options
-            else {}
-        )
-        options = DecodeOptions.from_flat(**{**given, **fields})
-    return list(iter_transcribe(model_or_path, paths, options))
+    given = {**(options.flat(changed_only=True) if options else {}), **fields}
+    resolved = options_for_model(model_or_path, given)
+    return list(iter_transcribe(model_or_path, paths, resolved))

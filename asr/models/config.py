@@ -16,6 +16,11 @@ selected section may be set. In a recipe YAML::
 A new encoder option goes into its section's dataclass (with a default, so older configs still
 load); a new encoder type is a new section plus an entry in :data:`ENCODER_TYPES`.
 
+A streaming encoder (``asr.stream``) is a transformer section with ``streaming: true`` and
+``attention: causal-linear``; ``chunk_ms`` > 0 makes its attention chunk-causal::
+
+      transformer: {attention: causal-linear, positional: conv, streaming: true, chunk_ms: 320}
+
 Checkpoints and packages written before the split hold one flat dict (``n_layers``,
 ``lstm_hidden``, ... beside ``d_model``); :meth:`EncoderConfig.from_dict` still reads them.
 """
@@ -28,6 +33,7 @@ from typing import Any
 from asr.attention import KINDS
 
 POSITIONAL_KINDS = ("sinusoidal", "conv", "none")
+STREAMING_ATTENTION = "causal-linear"
 ENCODER_TYPES = ("transformer", "lstm")
 
 
@@ -43,6 +49,16 @@ class TransformerConfig:
     :param checkpoint_layers: recompute each layer's activations in the backward pass instead of
         keeping them from the forward (activation checkpointing): less memory on long inputs for
         about one more forward pass of time. Results are unchanged.
+    :param streaming: every component causal or bounded, so the encoder can be run chunk by
+        chunk with a constant-size state (``asr.stream``): needs ``attention: causal-linear``;
+        the ``conv`` positional encoding is left-padded and front-end convs of stride 1 pad on
+        the left only (the stride-2 ones read 3 frames ahead at 4x subsampling, as before).
+    :param chunk_ms: with ``streaming``, 0 = every frame attends to itself and the past only;
+        > 0 = chunk-causal: frames attend to all past chunks (through the recurrent state) and
+        to their whole own chunk of this many ms of input, the latency/accuracy dial. A multiple
+        of the encoder frame (``frame_shift_ms`` x ``subsampling``).
+    :param frame_shift_ms: shift of the input feature frames (the features' ``frame_shift_ms``),
+        which turns ``chunk_ms`` into frames; ``asr.stream`` checks it against the package's.
     """
 
     n_layers: int = 6
@@ -54,6 +70,9 @@ class TransformerConfig:
     conv_pos_kernel: int = 31
     attention_dropout: float = 0.0
     checkpoint_layers: bool = False
+    streaming: bool = False
+    chunk_ms: float = 0.0
+    frame_shift_ms: float = 10.0
 
     def __post_init__(self) -> None:
         if self.attention not in KINDS:
@@ -69,6 +88,20 @@ class TransformerConfig:
             raise ValueError(
                 "encoder.transformer.conv_pos_kernel must be odd to keep lengths, "
                 f"got {self.conv_pos_kernel}"
+            )
+        if self.streaming and self.attention != STREAMING_ATTENTION:
+            raise ValueError(
+                f"encoder.transformer.streaming needs attention: {STREAMING_ATTENTION} (a "
+                f"constant-size recurrent state), got {self.attention!r}"
+            )
+        if self.chunk_ms < 0 or (self.chunk_ms > 0 and not self.streaming):
+            raise ValueError(
+                f"encoder.transformer.chunk_ms={self.chunk_ms} needs streaming: true and a "
+                "value >= 0 (0 = frame-causal)"
+            )
+        if self.frame_shift_ms <= 0:
+            raise ValueError(
+                f"encoder.transformer.frame_shift_ms must be > 0, got {self.frame_shift_ms}"
             )
 
 
@@ -135,6 +168,27 @@ class EncoderConfig:
                     f"(in a config that extends one with a {name} section, write '{name}: null')"
                 )
             setattr(self, name, value)
+        self.chunk_frames()  # a chunk_ms that is no whole number of encoder frames fails here
+
+    def chunk_frames(self) -> int:
+        """Encoder frames per attention chunk of a streaming transformer (0 = frame-causal)."""
+        t = self.transformer
+        if t is None or t.chunk_ms == 0:
+            return 0
+        frame_ms = t.frame_shift_ms * self.subsampling
+        frames = t.chunk_ms / frame_ms
+        if frames != round(frames) or frames < 1:
+            raise ValueError(
+                f"encoder.transformer.chunk_ms={t.chunk_ms:g} must be a positive multiple of the "
+                f"encoder frame, {frame_ms:g} ms (frame_shift_ms {t.frame_shift_ms:g} x "
+                f"subsampling {self.subsampling})"
+            )
+        return int(round(frames))
+
+    @property
+    def streaming(self) -> bool:
+        """True for an encoder that ``asr.stream`` can run chunk by chunk."""
+        return self.encoder_type == "transformer" and bool(self.transformer.streaming)
 
     @property
     def section(self) -> TransformerConfig | LSTMConfig:

@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # Synthetic-speech recipe: espeak-ng + flite + festival corpus -> manifests + CMVN -> tokenizer ->
-# n-gram LM + lexicon -> train (asr-train) -> decode (asr-decode, greedy and beam+LM) -> score
-# (asr-score) -> RESULTS.md.
+# n-gram LM + lexicon -> train (asr-train) -> decoding bundle in the package (asr-bundle) -> decode
+# (asr-decode, greedy and beam+LM) -> score (asr-score) -> RESULTS.md.
 #
 # Usage: ./run.sh [--config conf/demo.yaml] [--stage N] [--stop-stage N] [--data-dir DIR] [--exp-dir DIR]
 # Every stage can be rerun: stages 0-3 skip work whose output exists (delete it to redo), stage 4
-# resumes training from its last checkpoint, stages 5-6 redo only outputs older than their inputs.
+# resumes training from its last checkpoint, stage 5 rewrites the package only when its bundle
+# changes, stages 6-7 redo only outputs older than their inputs.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 config=conf/demo.yaml
 stage=0
-stop_stage=6
+stop_stage=7
 data_dir=
 exp_dir=
 while [ $# -gt 0 ]; do
@@ -21,7 +22,7 @@ while [ $# -gt 0 ]; do
     --stop-stage) stop_stage=$2; shift 2 ;;
     --data-dir) data_dir=$2; shift 2 ;;
     --exp-dir) exp_dir=$2; shift 2 ;;
-    -h|--help) sed -n 2,7p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,9p "$(basename "$0")"; exit 0 ;;
     *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -83,23 +84,24 @@ stage_4() {  # rerunning resumes from $exp_dir/checkpoints/last.ckpt
     --data.feature_cache_dir "$data_dir/fbank_cache"  # computed in epoch 1, read back after
 }
 
-stage_5() {  # the config's decode: section holds asr-decode options (DecodeOptions field names)
-  local model=$exp_dir/model.safetensors lexicon=$data_dir/lm/lexicon.txt lm=$data_dir/lm/lm.arpa
-  local options=$exp_dir/decode.yaml
-  write_decode_options "$options"
-  local greedy_words=()  # phoneme models spell words in phones: map them through the lexicon
-  if [ "$(cfg tokenizer.kind)" = phoneme ]; then greedy_words=(--lexicon "$lexicon" --lm "$lm"); fi
+stage_5() {  # lexicon, LM and the decode: section go into the package: `asr-decode MODEL audio` gives words
+  write_bundle "$exp_dir/model.safetensors" "$data_dir/lm/lexicon.txt" "$data_dir/lm/lm.arpa" \
+    "$corpus/dev.jsonl"
+}
+
+stage_6() {  # beam_lm is `asr-decode MODEL` as a user runs it (the bundle's search); greedy for comparison
+  local model=$exp_dir/model.safetensors
+  local greedy_words=(--lexicon none --lm none)  # phoneme models spell words in phones:
+  if [ "$(cfg tokenizer.kind)" = phoneme ]; then greedy_words=(); fi  # the bundle's lexicon maps them
   local split out
   for split in $(eval_splits); do
     out=$exp_dir/decode/$split
-    decode "$out/greedy.jsonl" "$model" "$corpus/$split.jsonl" --config "$options" \
-      --search greedy "${greedy_words[@]}"
-    decode "$out/beam_lm.jsonl" "$model" "$corpus/$split.jsonl" --config "$options" \
-      --search beam --lexicon "$lexicon" --lm "$lm"
+    decode "$out/greedy.jsonl" "$model" "$corpus/$split.jsonl" --search greedy "${greedy_words[@]}"
+    decode "$out/beam_lm.jsonl" "$model" "$corpus/$split.jsonl"
   done
 }
 
-stage_6() {  # scores hypotheses newer than their summary; RESULTS.md is rewritten every time
+stage_7() {  # scores hypotheses newer than their summary; RESULTS.md is rewritten every time
   local split search splits
   splits=$(eval_splits)
   for split in $splits; do
@@ -118,5 +120,6 @@ run_stage 1 "validate manifests, global CMVN statistics"
 run_stage 2 "train the tokenizer"
 run_stage 3 "n-gram LM and lexicon from text disjoint from dev/test"
 run_stage 4 "train the model"
-run_stage 5 "decode dev/test/test_unseen/test_unseen_engine (greedy and beam+LM)"
-run_stage 6 "score and write RESULTS.md"
+run_stage 5 "decoding bundle: lexicon, LM and decoding options into the package"
+run_stage 6 "decode dev/test/test_unseen/test_unseen_engine (greedy and beam+LM)"
+run_stage 7 "score and write RESULTS.md"

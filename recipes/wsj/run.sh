@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # WSJ recipe: LDC discs -> manifests + LM (asr-data wsj) -> CMVN -> units + lexicon -> train
-# (asr-train) -> decode dev93/eval92 (asr-decode, greedy and beam + the LDC trigram) -> score
-# (asr-score) -> RESULTS.md. No Kaldi, no sph2pipe: the .wv1 files are read natively.
+# (asr-train) -> decoding bundle in the package (asr-bundle) -> decode dev93/eval92 (asr-decode,
+# greedy and beam + the LDC trigram) -> score (asr-score) -> RESULTS.md. No Kaldi, no sph2pipe:
+# the .wv1 files are read natively.
 #
 # Usage: ./run.sh --wsj0 DIR --wsj1 DIR [--config conf/paper.yaml] [--stage N] [--stop-stage N]
 #                 [--data-dir DIR] [--exp-dir DIR]
@@ -9,14 +10,15 @@
 #   --wsj1: the folder holding the LDC94S13B (CSR-II, WSJ1) discs 13-1.1 ... 13-34.1
 #   (disc folders spelled 11-1.1 or 11_1_1, or all discs merged into one folder, are all found)
 # Every stage can be rerun: stages 0-2 skip work whose output exists (delete it to redo), stage 3
-# resumes training from its last checkpoint, stages 4-5 redo only outputs older than their inputs.
+# resumes training from its last checkpoint, stage 4 rewrites the package only when its bundle
+# changes, stages 5-6 redo only outputs older than their inputs.
 # README.md beside this script says what is read from the discs and what each stage does.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 config=conf/paper.yaml
 stage=0
-stop_stage=5
+stop_stage=6
 wsj0=
 wsj1=
 data_dir=
@@ -30,7 +32,7 @@ while [ $# -gt 0 ]; do
     --stop-stage) stop_stage=$2; shift 2 ;;
     --data-dir) data_dir=$2; shift 2 ;;
     --exp-dir) exp_dir=$2; shift 2 ;;
-    -h|--help) sed -n 2,13p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,15p "$(basename "$0")"; exit 0 ;;
     *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -108,25 +110,26 @@ stage_3() {  # rerunning resumes from $exp_dir/checkpoints/last.ckpt
 searches="greedy beam_lm"
 [ "$kind" = phoneme ] && searches="greedy_phones $searches"
 
-stage_4() {  # the config's decode: section holds asr-decode options (DecodeOptions field names)
-  local model=$exp_dir/model.safetensors options=$exp_dir/decode.yaml
-  write_decode_options "$options"
-  local greedy_words=()  # phoneme models spell words in phones: map them through the lexicon
-  [ "$kind" = phoneme ] && greedy_words=(--lexicon "$lexicon" --lm "$lm")
+stage_4() {  # lexicon, LM and the decode: section go into the package: `asr-decode MODEL audio` gives words
+  write_bundle "$exp_dir/model.safetensors" "$lexicon" "$lm" "$data_dir/$dev.jsonl"
+}
+
+stage_5() {  # beam_lm is `asr-decode MODEL` as a user runs it (the bundle's search); greedy for comparison
+  local model=$exp_dir/model.safetensors
+  local greedy_words=(--lexicon none --lm none)  # phoneme models spell words in phones:
+  if [ "$kind" = phoneme ]; then greedy_words=(); fi  # the bundle's lexicon maps them
   local split manifest out
   for split in "$dev" "$test"; do
     manifest=$data_dir/$split.jsonl out=$exp_dir/decode/$split
     if [ "$kind" = phoneme ]; then  # the phones themselves, for the phoneme error rate
-      decode "$out/greedy_phones.jsonl" "$model" "$manifest" --config "$options" --search greedy
+      decode "$out/greedy_phones.jsonl" "$model" "$manifest" --search greedy --units
     fi
-    decode "$out/greedy.jsonl" "$model" "$manifest" --config "$options" --search greedy \
-      "${greedy_words[@]}"
-    decode "$out/beam_lm.jsonl" "$model" "$manifest" --config "$options" --search beam \
-      --lexicon "$lexicon" --lm "$lm"
+    decode "$out/greedy.jsonl" "$model" "$manifest" --search greedy "${greedy_words[@]}"
+    decode "$out/beam_lm.jsonl" "$model" "$manifest"
   done
 }
 
-stage_5() {  # asr-score drops <NOISE>, <SPOKEN_NOISE> and <UNK> on both sides, as Kaldi does
+stage_6() {  # asr-score drops <NOISE>, <SPOKEN_NOISE> and <UNK> on both sides, as Kaldi does
   local split search ref
   for split in "$dev" "$test"; do
     for search in $searches; do
@@ -146,5 +149,6 @@ run_stage 0 "data preparation from the LDC discs (manifests, Kaldi dirs, LDC tri
 run_stage 1 "audio: validate manifests, global CMVN"
 run_stage 2 "units: tokenizer, lexicon, phone references"
 run_stage 3 "train the model"
-run_stage 4 "decode $dev and $test (greedy and beam + LM)"
-run_stage 5 "score and write RESULTS.md"
+run_stage 4 "decoding bundle: lexicon, LM and decoding options into the package"
+run_stage 5 "decode $dev and $test (greedy and beam + LM)"
+run_stage 6 "score and write RESULTS.md"

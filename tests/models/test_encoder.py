@@ -14,6 +14,10 @@ VARIANTS = [
     (dict(subsampling=2), dict(attention="linear")),
     (dict(subsampling=1), dict(attention="softmax", positional="conv", conv_pos_kernel=3)),
     (dict(conv_channels=0), dict(attention="linear")),
+    # streaming (causal) encoders: frame-causal and chunk-causal attention
+    ({}, dict(attention="causal-linear", positional="conv", conv_pos_kernel=5, streaming=True)),
+    (dict(subsampling=2), dict(attention="causal-linear", streaming=True, chunk_ms=60)),
+    (dict(subsampling=1), dict(attention="causal-linear", positional="conv", streaming=True)),
 ]
 
 

@@ -66,12 +66,14 @@ def test_encoder_names(compare_runs):
 
 
 def test_training_time_is_found_by_stage_name(compare_runs, tmp_path):
-    """recipes/wsj trains in stage 3 and decodes in stage 4: the time is the training stage's."""
+    """recipes/wsj trains in stage 3 and writes the decoding bundle in stage 4: the time is the
+    training stage's."""
     exp = tmp_path / "wsj"
     exp.mkdir()
     (exp / "timing.tsv").write_text(
         "2\tunits: tokenizer, lexicon, phone references\t5\n3\ttrain the model\t1200\n"
-        "4\tdecode test_dev93 and test_eval92 (greedy and beam + LM)\t60\n"
+        "4\tdecoding bundle: lexicon, LM and decoding options into the package\t60\n"
+        "5\tdecode test_dev93 and test_eval92 (greedy and beam + LM)\t90\n"
     )
     assert compare_runs.training_seconds(exp) == 1200
     assert compare_runs.row(exp, [], [])[3] == "20.0"

@@ -94,6 +94,22 @@ def test_smaller_configs_keep_the_data_and_units(yaml_get, name) -> None:
     assert cfg["train"]["trainer"]["accelerator"] == "cpu"
 
 
+def _package_with_bundle(path: Path, options: dict) -> None:
+    """A tiny model package whose decoding bundle holds ``options`` (stage 4's output)."""
+    from asr.bundle import write_bundle
+    from asr.data.tokenizer import train_tokenizer
+    from asr.features import FbankConfig
+    from asr.models import CTCModel, TransformerConfig
+    from asr.package import save_package
+
+    tok = train_tokenizer("char", ["a b"])
+    cfg = EncoderConfig(
+        conv_channels=4, d_model=8, transformer=TransformerConfig(n_layers=1, n_heads=2, d_ff=16)
+    )
+    save_package(path, CTCModel(cfg, tok.vocab_size), cfg, tok, FbankConfig(), None, {})
+    write_bundle(path, options=options)
+
+
 def _fake_run(tmp: Path, config: str, per: float) -> tuple[Path, Path]:
     exp, data = tmp / "exp", tmp / "data"
     for split in ("test_dev93", "test_eval92"):
@@ -110,8 +126,8 @@ def _fake_run(tmp: Path, config: str, per: float) -> tuple[Path, Path]:
     ):
         row = {"id": "a", "audio": "a.wv1", "duration": seconds, "text": "x"}
         (data / f"{split}.jsonl").write_text(json.dumps(row) + "\n")
-    (exp / "timing.tsv").write_text("0\tprep\t36\n3\ttrain\t6000\n4\tdecode\t360\n")
-    (exp / "decode.yaml").write_text("beam_size: 100\nlm_weight: 1.0\n")
+    (exp / "timing.tsv").write_text("0\tprep\t36\n3\ttrain\t6000\n4\tbundle\t5\n5\tdecode\t360\n")
+    _package_with_bundle(exp / "model.safetensors", {"beam_size": 100, "lm_weight": 1.0})
     (exp / "csv").mkdir()  # Lightning's CSVLogger: train and validation rows interleaved
     (exp / "csv" / "metrics.csv").write_text(
         "epoch,step,train_loss,val_loss,val_per\n0,9,3.1,,\n0,19,,2.5,0.12\n1,39,,2.2,0.09\n"
@@ -145,5 +161,6 @@ def test_results_on_wsj_fill_the_row_of_the_config(results, tmp_path) -> None:
     assert "eval92 WER 7.87%; ours (beam + LDC trigram, test_eval92): 20.00" in text
     assert "| 0 | prep | 36 | 12 s per hour prepared |" in text  # 36 s / 3 h
     assert "| 3 | train | 6000 | 50 s per training hour per epoch |" in text  # 6000 / (2 h x 60)
-    assert "Decoding options: beam_size 100, lm_weight 1.0 " in text
+    assert "| 5 | decode | 360 | 360 s per hour decoded |" in text  # 360 s / (0.5 h + 0.5 h)
+    assert "`asr-bundle show " in text and "beam_size 100, lm_weight 1.0;" in text
     assert "(test_dev93, greedy, `csv/metrics.csv`): val_per 0.0900." in text

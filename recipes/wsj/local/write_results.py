@@ -1,7 +1,7 @@
 """Write the WSJ recipe's RESULTS.md: this run's scores beside the paper's Table 3.
 
 Reads what the run left behind (``score/<split>/<search>/summary.json`` from ``asr-score``,
-``timing.tsv`` and ``decode.yaml`` from ``run.sh``, the training log ``csv/metrics.csv``, the
+``timing.tsv`` from ``run.sh``, the decoding bundle of the model package, the training log ``csv/metrics.csv``, the
 manifests for hours of audio, the model package) through the helpers of
 ``tools/write_results.py`` and ``tools/compare_runs.py``, so every figure comes from a file. A run on the
 miniature corpus (``--corpus miniature``) is labelled a pipeline check and fills no cell of
@@ -108,8 +108,9 @@ def main(argv: list[str] | None = None) -> None:
         "beam search with the LDC trigram. `<NOISE>`, `<SPOKEN_NOISE>` and `<UNK>` are removed "
         "from both sides before scoring, as the Kaldi and ESPnet WSJ recipes do.",
         "",
-        f"Decoding options: {_decode_options(args.exp_dir)} (`{args.exp_dir / 'decode.yaml'}`, the "
-        "config's `decode:` section; every other `asr-decode` option at its default).",
+        f"Decoding (`beam_lm`: the package's decoding bundle, the config's `decode:` section, "
+        f"`asr-bundle show {args.exp_dir / 'model.safetensors'}`): {_decode_options(args.exp_dir)}"
+        "; every other `asr-decode` option at its default.",
         "",
         f"Best validation error during training ({dev}, greedy, `csv/metrics.csv`): "
         f"{best_validation(args.exp_dir)}. For a phoneme model this `val_per` counts the word "
@@ -169,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
         "0": (sum(hours.values()), "s per hour prepared"),
         "1": (hours[train], "s per training hour"),
         "3": (hours[train] * epochs, "s per training hour per epoch"),
-        "4": (hours[dev] + hours[test], "s per hour decoded"),
+        "5": (hours[dev] + hours[test], "s per hour decoded"),
     }
     for stage, what, sec in timings:
         rate = ""
