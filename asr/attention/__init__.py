@@ -3,6 +3,8 @@
 Public API:
 - :func:`causal_product` / :func:`causal_product_reference`: the causal dot-product kernel.
 - :func:`linear_attention`, :func:`linear_attention_step`, :class:`RecurrentState`.
+- :func:`fused_linear_attention` / :func:`fused_linear_attention_reference`: elu+1 linear
+  attention in one kernel (what :func:`linear_attention` runs for elu+1) and its float64 formula.
 - :func:`softmax_attention`: the SDPA baseline behind the same interface.
 - :class:`AttentionLayer`: projections + attention, chosen by ``kind`` and ``feature_map``.
 - Feature maps: :func:`make_feature_map`, :func:`register_feature_map` and the built-ins.
@@ -18,6 +20,7 @@ from .feature_maps import (
     make_feature_map,
     register_feature_map,
 )
+from .fused import fused_linear_attention, fused_linear_attention_reference
 from .kernel import causal_product, causal_product_reference
 from .layer import KINDS, AttentionLayer, SoftmaxCache
 from .linear import RecurrentState, linear_attention, linear_attention_step
@@ -36,6 +39,8 @@ __all__ = [
     "available_feature_maps",
     "causal_product",
     "causal_product_reference",
+    "fused_linear_attention",
+    "fused_linear_attention_reference",
     "linear_attention",
     "linear_attention_step",
     "make_feature_map",

@@ -1,4 +1,4 @@
-"""Build and call the CUDA causal-product kernel (``kernels/causal_product_cuda.cu``).
+"""Build and call the CUDA kernels (``asr/attention/csrc/*cuda*``): causal product, fused layer.
 
 The backend behind :func:`asr.attention.causal_product` for CUDA tensors:
 ``forward(q, k, v)`` and ``backward(q, k, v, grad_out)`` validate their arguments (errors name
@@ -12,6 +12,7 @@ any N >= 1; D <= MAX_D and M <= MAX_M.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import threading
@@ -21,16 +22,21 @@ from types import ModuleType
 
 import torch
 
-KERNEL_DIR = Path(__file__).resolve().parents[2] / "kernels"
+KERNEL_DIR = Path(__file__).resolve().parent / "csrc"
 SOURCES = (
-    KERNEL_DIR / "causal_product_cuda_binding.cpp",
+    KERNEL_DIR / "attention_cuda_binding.cpp",
     KERNEL_DIR / "causal_product_cuda.cu",
+    KERNEL_DIR / "linear_attention_cuda.cu",
 )
-HEADERS = (KERNEL_DIR / "causal_product_cuda_kernels.cuh",)
-EXTENSION_NAME = "asr_causal_product_cuda"
+HEADERS = (
+    KERNEL_DIR / "causal_product_cuda_kernels.cuh",
+    KERNEL_DIR / "linear_attention_cuda_kernels.cuh",
+)
+EXTENSION_NAME = "asr_attention_cuda"
 # Used when TORCH_CUDA_ARCH_LIST is unset and no GPU is visible to pick one (H100/H200).
 DEFAULT_ARCH_LIST = "9.0"
 SUPPORTED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+FUSED_DTYPES = SUPPORTED_DTYPES  # read by asr.attention.fused: float64 takes the composite path
 
 # The kernel tiles D and M, so these are not hard limits of the algorithm; they bound the float32
 # prefix-state buffer (B*H*ceil(N/64)*D*M) and are the largest sizes the design was checked for.
@@ -89,20 +95,24 @@ def _compile(verbose: bool, build_directory: str | None, ext_name: str) -> Modul
     arch_set = bool(os.environ.get("TORCH_CUDA_ARCH_LIST"))
     if not arch_set and not torch.cuda.is_available():
         os.environ["TORCH_CUDA_ARCH_LIST"] = DEFAULT_ARCH_LIST
+    # torch rebuilds a cached extension when sources or flags change, not headers: the digest
+    # of every file in the flags makes a header edit rebuild too.
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in SOURCES + HEADERS)).hexdigest()[:16]
     try:
         return cpp_extension.load(
             name=ext_name,
             sources=[str(p) for p in SOURCES],
-            extra_cflags=["-O3"],
-            extra_cuda_cflags=["-O3", "-lineinfo"],
+            extra_cflags=["-O3", f"-DASR_SOURCES_DIGEST={digest}"],
+            extra_cuda_cflags=["-O3", "-lineinfo", f"-DASR_SOURCES_DIGEST={digest}"],
             extra_include_paths=[str(KERNEL_DIR)],
             build_directory=build_directory,
             verbose=verbose,
         )
     except Exception as exc:
+        message = str(exc)  # the compiler's error is at the end of ninja's log
         raise CudaBuildError(
-            f"building the CUDA causal_product kernel from {KERNEL_DIR} with CUDA_HOME={home} "
-            f"failed: {exc!s:.2000}"
+            f"building the CUDA attention kernels from {KERNEL_DIR} with CUDA_HOME={home} "
+            f"failed: ...{message[-3000:]}"
         ) from exc
     finally:
         if not arch_set:
@@ -203,3 +213,70 @@ def backward(
         q.contiguous(), k.contiguous(), v.contiguous(), grad_out.contiguous()
     )
     return grad_q, grad_k, grad_v
+
+
+def layer_forward(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    key_padding_mask: torch.Tensor | None,
+    causal: bool,
+    eps: float,
+) -> list[torch.Tensor]:
+    """Fused elu+1 linear attention on ``(B, N, H, D)`` CUDA inputs -> ``[out, den, kv, z]``.
+
+    One pass over the keys (per-chunk states with phi and the mask applied on load), a scan
+    (causal) or sum (non-causal) over chunks, one pass over the queries that divides by the
+    normaliser before storing (``csrc/linear_attention_cuda_kernels.cuh``).
+    """
+    for arg, x in (("q", q), ("k", k), ("v", v)):
+        if x.device.type != "cuda":
+            raise ValueError(f"{arg} must be a CUDA tensor, got device {x.device}")
+        if x.dtype not in FUSED_DTYPES:
+            raise TypeError(f"{arg} has dtype {x.dtype}; the CUDA kernels take {FUSED_DTYPES}")
+    return build_extension().layer_forward(q, k, v, key_padding_mask, causal, eps)
+
+
+def layer_backward(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    key_padding_mask: torch.Tensor | None,
+    saved: tuple[torch.Tensor, ...],
+    grad: torch.Tensor,
+    causal: bool,
+) -> list[torch.Tensor]:
+    """Gradients ``[grad_q, grad_k, grad_v]`` of :func:`layer_forward` (``saved = out, den, kv, z``).
+
+    With gn = g / den and gd = -(g . out) / den: non-causal, four cuBLAS products with the saved
+    state; causal, three causal products (the ``product`` primitive) over [gn, gd] and [v, 1],
+    whose last column carries the normaliser. phi is recomputed; float32 work tensors live only
+    during this call.
+    """
+    out, den, kv, z = saved
+    qf, kf, vf, gf, of = (x.transpose(1, 2).float() for x in (q, k, v, grad, out))
+    phi_q = torch.nn.functional.elu(qf) + 1
+    phi_k = torch.nn.functional.elu(kf) + 1
+    if key_padding_mask is not None:  # padded keys and their values count as zero
+        phi_k = phi_k.masked_fill(key_padding_mask[:, None, :, None], 0.0)
+        vf = vf.masked_fill(key_padding_mask[:, None, :, None], 0.0)
+    inv = 1.0 / den
+    gn = gf * inv[..., None]
+    gd = -(gf * of).sum(-1) * inv
+    if causal:
+        ext = build_extension()
+        g_aug = torch.cat([gn, gd[..., None]], -1).contiguous()
+        v_aug = torch.cat([vf, torch.ones_like(vf[..., :1])], -1).contiguous()
+        phi_q, phi_k = phi_q.contiguous(), phi_k.contiguous()
+        grad_phi_q = ext.product(g_aug, v_aug, phi_k, False)
+        grad_phi_k = ext.product(v_aug, g_aug, phi_q, True)
+        grad_v = ext.product(phi_k, phi_q, gn.contiguous(), True)
+    else:
+        grad_kv = phi_q.transpose(-1, -2) @ gn
+        grad_z = (phi_q * gd[..., None]).sum(2)
+        grad_phi_q = gn @ kv.transpose(-1, -2) + gd[..., None] * z[:, :, None, :]
+        grad_v = phi_k @ grad_kv
+        grad_phi_k = vf @ grad_kv.transpose(-1, -2) + grad_z[:, :, None, :]
+    grad_q = grad_phi_q * phi_q.clamp(max=1.0)  # phi'(x) = min(phi(x), 1)
+    grad_k = grad_phi_k * phi_k.clamp(max=1.0)  # zero on padded keys, where phi_k is zeroed
+    return [x.transpose(1, 2).to(q.dtype) for x in (grad_q, grad_k, grad_v)]

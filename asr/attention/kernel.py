@@ -4,7 +4,7 @@
 
 with q, k ``(B, H, N, D)`` and v ``(B, H, N, M)`` (no feature map, no normaliser).
 :func:`causal_product` is differentiable and dispatches by device: the CPU C++ kernel
-(``kernels/causal_product_cpu.cpp``), the CUDA kernel (``asr.attention._cuda``), or the chunked
+(``csrc/attention_cpu.cpp``), the CUDA kernel (``asr.attention._cuda``), or the chunked
 pure-PyTorch fallback in this file. :func:`causal_product_reference` is the slow, obviously
 correct O(N^2) version that tests compare against.
 
@@ -180,12 +180,61 @@ def _load_cuda_kernel() -> object | None:
     return _cuda
 
 
+def cuda_fused_kernel() -> object | None:
+    """The CUDA fused linear-attention kernel (``_cuda.layer_forward``/``layer_backward``).
+
+    Self-checked once against :func:`asr.attention.fused.fused_linear_attention_reference` on
+    a tiny probe, like :func:`_cuda_backend`; ``None`` (warned once) when it cannot be used.
+    """
+    if "fused" not in _CUDA_STATE:
+        _CUDA_STATE["fused"] = _check_cuda_fused(_cuda_backend())
+    return _CUDA_STATE["fused"]
+
+
+def _check_cuda_fused(module: object | None) -> object | None:
+    if module is None:
+        return None
+    from .fused import fused_linear_attention_reference
+
+    try:
+        gen = torch.Generator(device="cpu").manual_seed(0)
+        q, k, v = (torch.randn(2, 37, 2, 8, generator=gen).cuda() for _ in range(3))
+        mask = torch.zeros(2, 37, dtype=torch.bool, device="cuda")
+        mask[1, 30:] = True
+        ok = True
+        for causal in (False, True):
+            out = module.layer_forward(q, k, v, mask, causal, 1e-6)[0]
+            want = fused_linear_attention_reference(
+                *(x.transpose(1, 2) for x in (q, k, v)), causal=causal, key_padding_mask=mask
+            ).transpose(1, 2)
+            ok = ok and torch.allclose(out, want, rtol=1e-4, atol=1e-5)
+    except Exception as exc:  # noqa: BLE001 - a kernel that cannot run is not used
+        _warn_once(
+            "cuda-fused", f"CUDA fused linear attention failed its self-check ({exc!s:.300})"
+        )
+        return None
+    if not ok:
+        _warn_once(
+            "cuda-fused",
+            "CUDA fused linear attention disagrees with the reference; using the composite form",
+        )
+        return None
+    return module
+
+
 _WARNED: set[str] = set()
+
+
+# How much slower the pure-PyTorch causal product is than the CUDA kernel, as BENCHMARKS.md states
+# it ("CUDA kernel on an NVIDIA H200"); tests/attention/test_packaging.py checks that it does.
+CUDA_FALLBACK_SLOWDOWN = "about 13x slower at N=4096 on an NVIDIA H200"
 
 
 def _warn_once(key: str, message: str) -> None:
     if key not in _WARNED:
         _WARNED.add(key)
+        if key == "cuda":
+            message += f" (the PyTorch fallback is {CUDA_FALLBACK_SLOWDOWN}, see BENCHMARKS.md)"
         warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 

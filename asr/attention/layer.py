@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .feature_maps import FeatureMap, make_feature_map
@@ -70,9 +71,18 @@ class AttentionLayer(nn.Module):
                 feature_map, self.head_dim, **(feature_map_kwargs or {})
             )
 
-    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+    def _project_qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """q, k, v ``(B, H, N, D)`` views of one GEMM against the three projections' weights side by
+        side (the same parameters as three ``nn.Linear`` calls, one pass over x instead of three)."""
+        weight = torch.cat([self.q_proj.weight, self.k_proj.weight, self.v_proj.weight])
+        bias = torch.cat([self.q_proj.bias, self.k_proj.bias, self.v_proj.bias])
         b, n, _ = x.shape
-        return x.view(b, n, self.n_heads, self.head_dim).transpose(1, 2)
+        qkv = F.linear(x, weight, bias).view(b, n, 3, self.n_heads, self.head_dim)
+        return (
+            qkv[:, :, 0].transpose(1, 2),
+            qkv[:, :, 1].transpose(1, 2),
+            qkv[:, :, 2].transpose(1, 2),
+        )
 
     def _check_x(self, x: torch.Tensor, ndim: int, name: str) -> None:
         if not isinstance(x, torch.Tensor) or x.dim() != ndim or x.shape[-1] != self.d_model:
@@ -85,11 +95,7 @@ class AttentionLayer(nn.Module):
     ) -> torch.Tensor:
         """``x (B, N, d_model)`` -> ``(B, N, d_model)``; ``key_padding_mask`` bool (B, N), True = pad."""
         self._check_x(x, 3, "x")
-        q, k, v = (
-            self._heads(self.q_proj(x)),
-            self._heads(self.k_proj(x)),
-            self._heads(self.v_proj(x)),
-        )
+        q, k, v = self._project_qkv(x)
         if self.feature_map is not None:
             if self.training:
                 self.feature_map.on_training_step()

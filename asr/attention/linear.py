@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import torch
 
 from ._validation import check_key_padding_mask, check_qkv, check_same_dtype_device, check_tensor
-from .feature_maps import FeatureMap, apply_feature_map
+from .feature_maps import EluFeatureMap, FeatureMap, apply_feature_map
+from .fused import fused_linear_attention
 from .kernel import causal_product
 
 FeatureMapLike = str | FeatureMap | Callable[[torch.Tensor], torch.Tensor]
@@ -49,11 +50,39 @@ def linear_attention(
         random features each call), a :class:`FeatureMap` or any callable.
     :param key_padding_mask: bool ``(B, N)``, True marks padded keys; they get zero features and
         so contribute nothing (an utterance's output does not depend on its batch's padding).
-    :returns: ``(B, H, N_q, M)`` in the input dtype.
+    :returns: ``(B, H, N_q, M)`` in the input dtype. With elu+1 (``"elu"`` or an
+        :class:`EluFeatureMap`) this runs the fused kernel (:mod:`asr.attention.fused`) where one
+        serves the device; the result may then be a strided view.
     """
     check_qkv(q, k, v, same_length=causal)
     check_key_padding_mask(key_padding_mask, k)
     _check_eps(eps)
+    if feature_map == "elu" or type(feature_map) is EluFeatureMap:
+        out = fused_linear_attention(
+            q, k, v, causal=causal, key_padding_mask=key_padding_mask, eps=eps
+        )
+        if out is not None:
+            return out
+    return composite_linear_attention(
+        q, k, v, causal=causal, feature_map=feature_map, key_padding_mask=key_padding_mask, eps=eps
+    )
+
+
+def composite_linear_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    causal: bool,
+    feature_map: FeatureMapLike = "elu",
+    key_padding_mask: torch.Tensor | None = None,
+    eps: float = 1e-6,
+) -> torch.Tensor:
+    """:func:`linear_attention` from PyTorch ops and :func:`causal_product` (any feature map).
+
+    The form every feature map other than elu+1 takes, and elu+1's fallback where no fused
+    kernel serves the device; autograd keeps its intermediates.
+    """
     dtype = q.dtype
     work = _compute_dtype(dtype)
     phi_q, phi_k = apply_feature_map(feature_map, q.to(work), k.to(work))

@@ -46,6 +46,9 @@ class TransformerConfig:
     :param positional: ``sinusoidal`` (added after the front end), ``conv`` (depthwise conv,
         masked), or ``none``.
     :param conv_pos_kernel: kernel of the ``conv`` positional encoding (odd, to keep lengths).
+    :param checkpoint_layers: recompute each layer's activations in the backward pass instead of
+        keeping them from the forward (activation checkpointing): less memory on long inputs for
+        about one more forward pass of time. Results are unchanged.
     :param streaming: every component causal or bounded, so the encoder can be run chunk by
         chunk with a constant-size state (``asr.stream``): needs ``attention: causal-linear``;
         the ``conv`` positional encoding is left-padded and front-end convs of stride 1 pad on
@@ -66,6 +69,7 @@ class TransformerConfig:
     positional: str = "sinusoidal"
     conv_pos_kernel: int = 31
     attention_dropout: float = 0.0
+    checkpoint_layers: bool = False
     streaming: bool = False
     chunk_ms: float = 0.0
     frame_shift_ms: float = 10.0

@@ -17,6 +17,7 @@ import math
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from asr.attention import AttentionLayer, RecurrentState
 from asr.models.causal_attention import StreamingLinearAttention
@@ -329,7 +330,11 @@ class TransformerEncoder(nn.Module):
         pad_mask = lengths_to_padding_mask(lengths, x.size(1))
         x = x.masked_fill(pad_mask[..., None], 0.0)
         x = self.input_dropout(self.positional(x, pad_mask))
+        recompute = self.cfg.transformer.checkpoint_layers and torch.is_grad_enabled()
         for layer in self.layers:
-            x = layer(x, pad_mask)
+            if recompute:  # dropout masks are replayed: the same result as without
+                x = checkpoint(layer, x, pad_mask, use_reentrant=False)
+            else:
+                x = layer(x, pad_mask)
         x = self.final_norm(x)
         return x.masked_fill(pad_mask[..., None], 0.0), lengths

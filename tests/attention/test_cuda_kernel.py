@@ -1,4 +1,4 @@
-"""CUDA causal-product kernel (``kernels/causal_product_cuda*``) through ``asr.attention._cuda``.
+"""CUDA kernels (``asr/attention/csrc/*cuda*``) through ``asr.attention._cuda``.
 
 Three levels, so that machines without a GPU still test what they can:
 - argument validation and ``is_available`` (any machine);
@@ -19,7 +19,6 @@ import torch
 
 from asr.attention import _cuda
 
-REPO = Path(__file__).resolve().parents[2]
 EMULATION_SOURCE = Path(__file__).with_name("cuda_kernel_emulation.cpp")
 HAS_GPU = torch.cuda.is_available()
 needs_gpu = pytest.mark.skipif(not HAS_GPU, reason="needs a CUDA GPU (none visible to torch)")
@@ -165,7 +164,7 @@ def test_extension_compiles_with_nvcc(tmp_path, monkeypatch):
     if not os.environ.get("TORCH_CUDA_ARCH_LIST"):
         monkeypatch.setenv("TORCH_CUDA_ARCH_LIST", _cuda.DEFAULT_ARCH_LIST)
     module = _cuda.build_extension(build_directory=tmp_path)
-    assert {"forward", "backward", "product"} <= set(dir(module)), f"built with {home}"
+    assert {"forward", "backward", "product", "layer_forward"} <= set(dir(module)), home
     assert list(tmp_path.glob("*.so")), "no shared library in the build directory"
 
 
@@ -187,7 +186,7 @@ def test_device_code_in_cpu_emulation(tmp_path, fresh_seed):
             "-fno-strict-aliasing",  # float4 reads of float arrays, as in CUDA
             "-fsanitize=alignment",  # misaligned float4 reads abort instead of passing silently
             "-fno-sanitize-recover",
-            f"-I{REPO / 'kernels'}",
+            f"-I{_cuda.KERNEL_DIR}",
             str(EMULATION_SOURCE),
             "-o",
             str(binary),
@@ -265,3 +264,77 @@ def test_rejects_mixed_devices():
     q, k, v = rand(1, 1, 4, 8, device="cuda"), rand(1, 1, 4, 8), rand(1, 1, 4, 8, device="cuda")
     with pytest.raises(ValueError, match="k is on cpu"):
         _cuda.forward(q, k, v)
+
+
+# ---------------------------------------------------------------- fused linear attention
+
+
+def test_layer_forward_rejects_cpu_tensors():
+    q = rand(1, 4, 2, 8)
+    with pytest.raises(ValueError, match="q must be a CUDA tensor"):
+        _cuda.layer_forward(q, q, q, None, False, 1e-6)
+
+
+def fused_reference(q, k, v, mask, causal, g):
+    """Float64 formula and its autograd gradients for (B, N, H, D) inputs, on the CPU."""
+    from asr.attention.fused import fused_linear_attention_reference
+
+    q, k, v = (x.detach().cpu().double().transpose(1, 2).requires_grad_() for x in (q, k, v))
+    m = None if mask is None else mask.cpu()
+    out = fused_linear_attention_reference(q, k, v, causal=causal, key_padding_mask=m)
+    grads = torch.autograd.grad(out, (q, k, v), g.detach().cpu().double().transpose(1, 2))
+    return [x.transpose(1, 2) for x in (out.detach(), *grads)]
+
+
+FUSED_SHAPES = [(1, 1, 1, 1, 1), (2, 37, 3, 8, 5), (2, 130, 2, 64, 64), (1, 65, 1, 16, 70)]
+
+
+@pytest.mark.cuda
+@needs_gpu
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize(("b", "n", "h", "d", "m"), FUSED_SHAPES)
+def test_fused_layer_matches_reference(dtype, masked, causal, b, n, h, d, m):
+    q, k = (
+        rand(b, n, h, d, dtype=dtype, device="cuda"),
+        rand(b, n, h, d, dtype=dtype, device="cuda"),
+    )
+    v, g = (
+        rand(b, n, h, m, dtype=dtype, device="cuda"),
+        rand(b, n, h, m, dtype=dtype, device="cuda"),
+    )
+    mask = None
+    if masked:
+        mask = torch.arange(n, device="cuda")[None, :] >= torch.randint(
+            0, n + 1, (b, 1), device="cuda"
+        )
+    saved = _cuda.layer_forward(q, k, v, mask, causal, 1e-6)
+    grads = _cuda.layer_backward(q, k, v, mask, tuple(saved), g, causal)
+    expected = fused_reference(q, k, v, mask, causal, g)
+    # float32 output of a sum over thousands of terms; halves add their output rounding.
+    tol = {torch.float32: 1e-4, torch.float16: 5e-3, torch.bfloat16: 3e-2}[dtype]
+    for name, ours, ref in zip(
+        ("out", "grad_q", "grad_k", "grad_v"), (saved[0], *grads), expected, strict=True
+    ):
+        assert ours.dtype == dtype and ours.shape == ref.shape, name
+        err = rel_err(ours, ref)
+        assert err <= tol, f"{name}: relative error {err:.3g} > {tol}"
+
+
+@pytest.mark.cuda
+@needs_gpu
+@pytest.mark.parametrize("causal", [False, True])
+def test_fused_layer_through_linear_attention(causal):
+    from asr.attention import linear_attention
+    from asr.attention.kernel import cuda_fused_kernel
+
+    assert cuda_fused_kernel() is not None, "the fused CUDA kernel failed its self-check"
+    q, k, v = (rand(2, 3, 200, 32, device="cuda").requires_grad_() for _ in range(3))
+    out = linear_attention(q, k, v, causal=causal)
+    out.sum().backward()
+    from asr.attention.fused import fused_linear_attention_reference
+
+    ref = fused_linear_attention_reference(q.double(), k.double(), v.double(), causal=causal)
+    assert rel_err(out, ref.cpu()) <= 1e-4
+    assert all(torch.isfinite(x.grad).all() for x in (q, k, v))

@@ -1,6 +1,7 @@
-// Python bindings of the CUDA causal dot product (kernels in causal_product_cuda.cu).
-// asr/attention/_cuda.py validates arguments with friendly messages first; the checks here only
-// guard the kernels against misuse from other callers.
+// Python bindings of the CUDA kernels: the causal dot product (causal_product_cuda.cu) and the fused
+// linear-attention forward pass (linear_attention_cuda.cu). asr/attention/_cuda.py validates
+// arguments with friendly messages first; the checks here only guard the kernels against misuse
+// from other callers.
 
 #include <torch/extension.h>
 
@@ -9,6 +10,9 @@
 namespace causal_product {
 at::Tensor causal_product_cuda(const at::Tensor& a, const at::Tensor& b, const at::Tensor& c,
                                bool reverse);
+std::vector<at::Tensor> linear_attention_cuda_forward(const at::Tensor& q, const at::Tensor& k,
+                                                      const at::Tensor& v, const bool* mask,
+                                                      bool causal, double eps);
 }
 
 namespace {
@@ -56,10 +60,42 @@ at::Tensor product(const at::Tensor& a, const at::Tensor& b, const at::Tensor& c
   return causal_product::causal_product_cuda(a, b, c, reverse);
 }
 
+// q (B, Nq, H, D), k (B, Nk, H, D), v (B, Nk, H, M); key_padding_mask bool (B, Nk) or None.
+std::vector<at::Tensor> layer_forward(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                      const c10::optional<at::Tensor>& key_padding_mask,
+                                      bool causal, double eps) {
+  const auto check = [&q](const at::Tensor& x, const char* name) {
+    TORCH_CHECK(x.is_cuda() && x.dim() == 4, "linear_attention_cuda: ", name,
+                " must be a 4-D CUDA tensor");
+    TORCH_CHECK(x.stride(3) == 1, "linear_attention_cuda: ", name,
+                " must be contiguous in its last dimension");
+    TORCH_CHECK(x.scalar_type() == q.scalar_type() && x.device() == q.device(),
+                "linear_attention_cuda: q, k, v must share dtype and device");
+    TORCH_CHECK(x.numel() > 0, "linear_attention_cuda: ", name, " is empty");
+  };
+  check(q, "q");
+  check(k, "k");
+  check(v, "v");
+  TORCH_CHECK(k.size(0) == q.size(0) && k.size(2) == q.size(2) && k.size(3) == q.size(3),
+              "linear_attention_cuda: k must be (B, Nk, H, D) matching q");
+  TORCH_CHECK(v.size(0) == k.size(0) && v.size(1) == k.size(1) && v.size(2) == k.size(2),
+              "linear_attention_cuda: v must be (B, Nk, H, M) matching k");
+  TORCH_CHECK(!causal || q.size(1) == k.size(1), "linear_attention_cuda: causal needs Nq == Nk");
+  const bool* mask = nullptr;
+  if (key_padding_mask.has_value()) {
+    const at::Tensor& mk = *key_padding_mask;
+    TORCH_CHECK(mk.is_cuda() && mk.scalar_type() == at::kBool && mk.dim() == 2 &&
+                    mk.size(0) == k.size(0) && mk.size(1) == k.size(1) && mk.is_contiguous(),
+                "linear_attention_cuda: key_padding_mask must be a contiguous CUDA bool (B, Nk)");
+    mask = mk.data_ptr<bool>();
+  }
+  return causal_product::linear_attention_cuda_forward(q, k, v, mask, causal, eps);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.doc() = "Causal dot product out_i = sum_{j<=i} (q_i . k_j) v_j on CUDA (float32 accumulation)";
+  m.doc() = "Causal dot product and fused linear attention on CUDA (float32 accumulation)";
   m.def("forward", &forward, "out (B,H,N,M) from q, k (B,H,N,D) and v (B,H,N,M)", pybind11::arg("q"),
         pybind11::arg("k"), pybind11::arg("v"));
   m.def("backward", &backward, "[grad_q, grad_k, grad_v] of forward", pybind11::arg("q"),
@@ -67,4 +103,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("product", &product,
         "sum over j<=i (or j>=i with reverse) of (a_i . b_j) c_j; the primitive behind both passes",
         pybind11::arg("a"), pybind11::arg("b"), pybind11::arg("c"), pybind11::arg("reverse"));
+  m.def("layer_forward", &layer_forward,
+        "fused elu+1 linear attention forward -> [out, den, kv, z] (kv, z empty when causal)",
+        pybind11::arg("q"), pybind11::arg("k"), pybind11::arg("v"),
+        pybind11::arg("key_padding_mask"), pybind11::arg("causal"), pybind11::arg("eps"));
 }

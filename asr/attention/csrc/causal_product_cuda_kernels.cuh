@@ -145,7 +145,8 @@ __global__ void __launch_bounds__(kThreads)
 
 // Kernel 2: in-place exclusive prefix sum over chunks, one thread per (bh, d, m) entry.
 // states: (bh_count, n_chunks, d * m); entry n_chunks - 1 is read as zero (never written).
-__global__ void exclusive_scan_kernel(float* __restrict__ states, int64_t bh_count, int64_t dm,
+// static: this header is included by more than one .cu of the extension.
+static __global__ void exclusive_scan_kernel(float* __restrict__ states, int64_t bh_count, int64_t dm,
                                       int n_chunks) {
   const int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (e >= bh_count * dm) return;
