@@ -115,7 +115,7 @@ stage_7() {  # scores hypotheses newer than their summary; RESULTS.md is rewritt
   cat "$exp_dir/RESULTS.md"
 }
 
-run_stage 0 "synthesise the corpus (espeak-ng, flite, festival)"
+run_stage 0 "synthesise the corpus (the config's engines and voices)"
 run_stage 1 "validate manifests, global CMVN statistics"
 run_stage 2 "train the tokenizer"
 run_stage 3 "n-gram LM and lexicon from text disjoint from dev/test"
