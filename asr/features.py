@@ -155,21 +155,30 @@ def compute_cmvn(
     cfg: FbankConfig | None = None,
     num_workers: int = 1,
     progress: Callable[[int], None] | None = None,
+    cache: FeatureCache | None = None,
 ) -> GlobalCMVN:
     """CMVN statistics in one streaming pass over ``utterances``.
 
     Items are :class:`asr.data.manifest.Utterance` objects (audio read with their offset and
     duration) or ready feature tensors ``(T, F)``. Sums are float64 so hours of audio do not
     lose precision. ``num_workers`` threads overlap decoding (soundfile and torch release the
-    GIL). ``progress(n)`` is called with the number of utterances finished.
+    GIL). ``progress(n)`` is called with the number of utterances finished. With ``cache``,
+    features are read from it when there and written to it otherwise, so that training's first
+    epoch reads them back instead of computing them again.
     """
     cfg = cfg or FbankConfig()
 
     def featurize(item: Any) -> torch.Tensor:
         if isinstance(item, torch.Tensor):
             return item
-        audio = load_audio(item.audio, cfg.sample_rate, item.offset or 0.0, item.duration)
-        return fbank_features(audio.waveform, audio.sample_rate, cfg)
+        key = utterance_cache_key(item)
+        feats = cache.get(key) if cache is not None else None
+        if feats is None:
+            audio = load_audio(item.audio, cfg.sample_rate, item.offset or 0.0, item.duration)
+            feats = fbank_features(audio.waveform, audio.sample_rate, cfg)
+            if cache is not None:
+                cache.put(key, feats)
+        return feats
 
     total = torch.zeros(0, dtype=torch.float64)  # sized by the first utterance
     total_sq = torch.zeros(0, dtype=torch.float64)
@@ -280,6 +289,11 @@ def speed_perturb(waveform: torch.Tensor, factor: float, sample_rate: int = 1600
 
 # --------------------------------------------------------------------------------------------
 # feature cache
+
+
+def utterance_cache_key(utt: Any) -> str:
+    """What identifies an utterance's audio in :class:`FeatureCache`: id, file, offset, duration."""
+    return f"{utt.id}\t{utt.audio}\t{utt.offset}\t{utt.duration}"
 
 
 class FeatureCache:

@@ -77,12 +77,15 @@ def _fbank_config(args: argparse.Namespace) -> FbankConfig:
 def _cmvn(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from asr.features import compute_cmvn
+    from asr.features import FeatureCache, compute_cmvn
 
     cfg = _fbank_config(args)
     utts = read_manifest(args.manifest)
+    cache = FeatureCache(args.cache_dir, cfg) if args.cache_dir else None
     with tqdm(total=len(utts), unit="utt", desc="cmvn") as bar:
-        cmvn = compute_cmvn(utts, cfg, num_workers=args.num_workers, progress=bar.update)
+        cmvn = compute_cmvn(
+            utts, cfg, num_workers=args.num_workers, progress=bar.update, cache=cache
+        )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     cmvn.save(args.out)
     print(f"wrote CMVN ({cmvn.mean.numel()} dims) to {args.out}", file=sys.stderr)
@@ -156,6 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             s.add_argument(flag, type=kind, default=None, help=f"default {f.default}")
     s.add_argument("--num-workers", type=int, default=2)
+    s.add_argument(
+        "--cache-dir",
+        help="also keep the features here (training's --data.feature_cache_dir), so that "
+        "its first epoch reads them instead of computing them again",
+    )
     s.set_defaults(func=_cmvn)
 
     s = sub.add_parser("tokenizer", help="train a tokenizer on manifest transcripts")

@@ -43,6 +43,7 @@ from asr.features import (
     compute_cmvn,
     fbank_features,
     speed_perturb,
+    utterance_cache_key,
 )
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class FeaturePipeline:
     def __call__(self, utt: Utterance) -> torch.Tensor:
         factor = random.choice(self.speed_factors) if self.speed_factors else 1.0
         feats = None
-        key = f"{utt.id}\t{utt.audio}\t{utt.offset}\t{utt.duration}"
+        key = utterance_cache_key(utt)
         cached = self._cache is not None and factor == 1.0 and self.augment is None
         if cached:
             feats = self._cache.get(key)

@@ -56,7 +56,8 @@ stage_1() {  # CMVN of the features training uses: the config's train.data.init_
   asr-data info "$corpus/train.jsonl"
   python "$repo/tools/yaml_get.py" "$config" --section train.data.init_args.fbank "$data_dir/fbank.yaml"
   [ -f "$data_dir/cmvn.json" ] || asr-data cmvn --manifest "$corpus/train.jsonl" \
-    --fbank-config "$data_dir/fbank.yaml" --out "$data_dir/cmvn.json"
+    --fbank-config "$data_dir/fbank.yaml" --out "$data_dir/cmvn.json" \
+    --cache-dir "$data_dir/fbank_cache"  # the features too: training's first epoch reads them
 }
 
 stage_2() {
@@ -81,7 +82,7 @@ stage_4() {  # rerunning resumes from $exp_dir/checkpoints/last.ckpt
     --trainer.default_root_dir "$exp_dir" \
     --data.train_manifest "$corpus/train.jsonl" --data.val_manifest "$corpus/dev.jsonl" \
     --data.tokenizer_path "$data_dir/tokenizer.json" --data.cmvn_path "$data_dir/cmvn.json" \
-    --data.feature_cache_dir "$data_dir/fbank_cache"  # computed in epoch 1, read back after
+    --data.feature_cache_dir "$data_dir/fbank_cache"  # filled by stage 1
 }
 
 stage_5() {  # lexicon, LM and the decode: section go into the package: `asr-decode MODEL audio` gives words

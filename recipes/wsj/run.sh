@@ -74,7 +74,8 @@ stage_1() {  # every manifest row checked; CMVN of the features training uses, t
   asr-data info "$data_dir"/{"$train","$dev","$test"}.jsonl | tee "$data_dir/info.md"
   python "$repo/tools/yaml_get.py" "$config" --section train.data.init_args.fbank "$data_dir/fbank.yaml"
   exists "$data_dir/cmvn.json" || asr-data cmvn --manifest "$data_dir/$train.jsonl" \
-    --fbank-config "$data_dir/fbank.yaml" --out "$data_dir/cmvn.json"
+    --fbank-config "$data_dir/fbank.yaml" --out "$data_dir/cmvn.json" \
+    --cache-dir "$data_dir/fbank_cache"  # the features too: training's first epoch reads them
 }
 
 stage_2() {  # units (phonemes, characters or BPE), the lexicon in them, phone references
@@ -104,7 +105,7 @@ stage_3() {  # rerunning resumes from $exp_dir/checkpoints/last.ckpt
     --trainer.default_root_dir "$exp_dir" \
     --data.train_manifest "$data_dir/$train.jsonl" --data.val_manifest "$data_dir/$dev.jsonl" \
     --data.tokenizer_path "$data_dir/tokenizer.json" --data.cmvn_path "$data_dir/cmvn.json" \
-    --data.feature_cache_dir "$data_dir/fbank_cache"  # computed in epoch 1, read back after
+    --data.feature_cache_dir "$data_dir/fbank_cache"  # filled by stage 1
 }
 
 searches="greedy beam_lm"

@@ -167,3 +167,45 @@ def test_loader_shards_by_trainer_rank(corpus, tmp_path: Path) -> None:
     assert len(shards[0]) == len(shards[1])
     ids = [i for sh in shards for b in sh for i in b]
     assert sorted(ids) == sorted(u.id for u in read_manifest(dm.train_manifest))
+
+
+def test_stage_one_fills_the_cache_training_reads(corpus, tmp_path: Path, monkeypatch) -> None:
+    """`asr-data cmvn --cache-dir` writes every training utterance's features where the first
+    epoch looks for them, so that epoch computes no fbank."""
+    import asr.data.datamodule as datamodule
+    from asr.data.cli import main
+
+    dm = make_dm(corpus, tmp_path)
+    cache = tmp_path / "cache"
+    (tmp_path / "fbank.yaml").write_text(yaml.safe_dump(dm.fbank.to_dict()))
+    argv = ["cmvn", "--manifest", dm.train_manifest, "--out", str(tmp_path / "stage1.json")]
+    assert (
+        main([*argv, "--fbank-config", str(tmp_path / "fbank.yaml"), "--cache-dir", str(cache)])
+        == 0
+    )
+    assert len(list(cache.rglob("*.pt"))) == len(read_manifest(dm.train_manifest))
+
+    def features(loader) -> dict[str, torch.Tensor]:
+        return {
+            i: f[:n]
+            for b in loader
+            for i, f, n in zip(b["ids"], b["features"], b["feature_lengths"], strict=True)
+        }
+
+    uncached = features(dm.train_dataloader())
+
+    def no_fbank(*args, **kwargs):
+        raise AssertionError("training computed fbank the cache holds")
+
+    monkeypatch.setattr(datamodule, "fbank_features", no_fbank)
+    cached = ASRDataModule(**_args(dm), feature_cache_dir=str(cache))
+    cached.setup("fit")
+    read_back = features(cached.train_dataloader())
+    assert read_back.keys() == uncached.keys()
+    for i, f in read_back.items():
+        torch.testing.assert_close(f, uncached[i])
+    # a second pass reads the cache it filled, with the same statistics
+    assert (
+        main([*argv, "--fbank-config", str(tmp_path / "fbank.yaml"), "--cache-dir", str(cache)])
+        == 0
+    )
