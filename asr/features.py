@@ -171,14 +171,7 @@ def compute_cmvn(
     def featurize(item: Any) -> torch.Tensor:
         if isinstance(item, torch.Tensor):
             return item
-        key = utterance_cache_key(item)
-        feats = cache.get(key) if cache is not None else None
-        if feats is None:
-            audio = load_audio(item.audio, cfg.sample_rate, item.offset or 0.0, item.duration)
-            feats = fbank_features(audio.waveform, audio.sample_rate, cfg)
-            if cache is not None:
-                cache.put(key, feats)
-        return feats
+        return utterance_features(item, cfg, cache)
 
     total = torch.zeros(0, dtype=torch.float64)  # sized by the first utterance
     total_sq = torch.zeros(0, dtype=torch.float64)
@@ -291,11 +284,6 @@ def speed_perturb(waveform: torch.Tensor, factor: float, sample_rate: int = 1600
 # feature cache
 
 
-def utterance_cache_key(utt: Any) -> str:
-    """What identifies an utterance's audio in :class:`FeatureCache`: id, file, offset, duration."""
-    return f"{utt.id}\t{utt.audio}\t{utt.offset}\t{utt.duration}"
-
-
 class FeatureCache:
     """Features on disk, one ``.pt`` per utterance under ``root/<config digest>/``.
 
@@ -327,3 +315,18 @@ class FeatureCache:
         tmp = p.with_suffix(f".tmp{id(feats)}")
         torch.save(feats.clone(), tmp)
         tmp.replace(p)  # atomic, so concurrent workers never see a partial file
+
+
+def utterance_features(
+    utt: Any, cfg: FbankConfig, cache: FeatureCache | None = None
+) -> torch.Tensor:
+    """Fbank of an utterance's audio (its offset and duration), read from ``cache`` when there
+    and written to it otherwise: the one place that keys the cache, for CMVN and training."""
+    key = f"{utt.id}\t{utt.audio}\t{utt.offset}\t{utt.duration}"
+    feats = cache.get(key) if cache is not None else None
+    if feats is None:
+        audio = load_audio(utt.audio, cfg.sample_rate, utt.offset or 0.0, utt.duration)
+        feats = fbank_features(audio.waveform, audio.sample_rate, cfg)
+        if cache is not None:
+            cache.put(key, feats)
+    return feats

@@ -43,7 +43,7 @@ from asr.features import (
     compute_cmvn,
     fbank_features,
     speed_perturb,
-    utterance_cache_key,
+    utterance_features,
 )
 
 log = logging.getLogger(__name__)
@@ -66,18 +66,13 @@ class FeaturePipeline:
 
     def __call__(self, utt: Utterance) -> torch.Tensor:
         factor = random.choice(self.speed_factors) if self.speed_factors else 1.0
-        feats = None
-        key = utterance_cache_key(utt)
-        cached = self._cache is not None and factor == 1.0 and self.augment is None
-        if cached:
-            feats = self._cache.get(key)
-        if feats is None:
+        if factor == 1.0 and self.augment is None:  # deterministic: the cache may hold it
+            feats = utterance_features(utt, self.fbank, self._cache)
+        else:
             audio = load_audio(utt.audio, self.fbank.sample_rate, utt.offset or 0.0, utt.duration)
             wav = audio.waveform if self.augment is None else self.augment(audio.waveform)
             wav = speed_perturb(wav, factor, audio.sample_rate)
             feats = fbank_features(wav, audio.sample_rate, self.fbank)
-            if cached:
-                self._cache.put(key, feats)
         if self.cmvn is not None:
             feats = self.cmvn(feats)
         if self.spec_augment is not None:

@@ -172,7 +172,7 @@ def test_loader_shards_by_trainer_rank(corpus, tmp_path: Path) -> None:
 def test_stage_one_fills_the_cache_training_reads(corpus, tmp_path: Path, monkeypatch) -> None:
     """`asr-data cmvn --cache-dir` writes every training utterance's features where the first
     epoch looks for them, so that epoch computes no fbank."""
-    import asr.data.datamodule as datamodule
+    import asr.features
     from asr.data.cli import main
 
     dm = make_dm(corpus, tmp_path)
@@ -197,15 +197,19 @@ def test_stage_one_fills_the_cache_training_reads(corpus, tmp_path: Path, monkey
     def no_fbank(*args, **kwargs):
         raise AssertionError("training computed fbank the cache holds")
 
-    monkeypatch.setattr(datamodule, "fbank_features", no_fbank)
+    monkeypatch.setattr(asr.features, "fbank_features", no_fbank)
     cached = ASRDataModule(**_args(dm), feature_cache_dir=str(cache))
     cached.setup("fit")
     read_back = features(cached.train_dataloader())
     assert read_back.keys() == uncached.keys()
     for i, f in read_back.items():
         torch.testing.assert_close(f, uncached[i])
-    # a second pass reads the cache it filled, with the same statistics
+    # stage 1 rerun (fbank still refused) reads the cache it filled, to the same statistics
+    argv[-1] = str(tmp_path / "stage1_again.json")
     assert (
         main([*argv, "--fbank-config", str(tmp_path / "fbank.yaml"), "--cache-dir", str(cache)])
         == 0
     )
+    first, again = (GlobalCMVN.load(tmp_path / f) for f in ("stage1.json", "stage1_again.json"))
+    torch.testing.assert_close(again.mean, first.mean)
+    torch.testing.assert_close(again.std, first.std)
