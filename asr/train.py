@@ -54,18 +54,23 @@ class RunOptions:
     package_average: int = 1
 
 
-def checkpoint_callbacks(root: Path, run: RunOptions, metric: str) -> list[Callback]:
-    """Best-``metric`` checkpoints named after it (``epoch3-step120-val_per0.1150.ckpt``), plus
-    ``last.ckpt`` at validation and every ``run.every_n_train_steps`` steps."""
+def checkpoint_callbacks(
+    root: Path, run: RunOptions, metric: str, label: str | None = None
+) -> list[Callback]:
+    """Best-``metric`` checkpoints named after it (``epoch3-step120-val_per0.1150.ckpt``; ``label``
+    replaces the metric's name there), plus ``last.ckpt`` at validation and every
+    ``run.every_n_train_steps`` steps. Both callbacks write the one ``last.ckpt`` (no version
+    counter): with it, whichever saved second wrote ``last-v1.ckpt``, which resuming never read."""
     callbacks: list[Callback] = [
         ModelCheckpoint(
             dirpath=root / "checkpoints",
-            filename=f"epoch{{epoch}}-step{{step}}-{metric}{{{metric}:.4f}}",
+            filename=f"epoch{{epoch}}-step{{step}}-{label or metric}{{{metric}:.4f}}",
             auto_insert_metric_name=False,
             monitor=metric,
             mode="min",
             save_top_k=run.save_top_k,
             save_last=True,
+            enable_version_counter=False,
         )
     ]
     if run.every_n_train_steps:
@@ -77,32 +82,36 @@ def checkpoint_callbacks(root: Path, run: RunOptions, metric: str) -> list[Callb
                 save_last=True,
                 every_n_train_steps=run.every_n_train_steps,
                 monitor=None,
+                enable_version_counter=False,
             )
         )
     return callbacks
 
 
-class ASRTrainCLI(LightningCLI):
-    """LightningCLI without subcommands, with our callbacks and loggers rooted at one folder."""
+def validation_metric(module: Any) -> str:
+    """The metric a module's best checkpoints follow (``val_loss`` unless it says otherwise)."""
+    return getattr(module, "validation_metric", "val_loss")
+
+
+class TrainCLI(LightningCLI):
+    """LightningCLI without subcommands: checkpoints, loggers and the package under one folder
+    (``trainer.default_root_dir``), the ``run`` options, and resuming. Shared by ``asr-train``
+    and ``asr-train-ar``."""
+
+    #: the metric's name in best-checkpoint file names (None: the metric itself)
+    checkpoint_label: str | None = None
 
     def add_arguments_to_parser(self, parser: Any) -> None:
         parser.add_class_arguments(RunOptions, "run")
-        # Defined once, by the data module; a data module without them leaves the model's own.
-        for source, target in (
-            ("data.feature_dim", "model.encoder.input_dim"),
-            ("data.tokenizer", "model.tokenizer"),
-            ("data.frame_shift_s", "model.feature_frame_shift_s"),
-        ):
-            parser.link_arguments(source, target, apply_on="instantiate")
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
         trainer_config = self.config_init.get("trainer") or {}
         root = Path(trainer_config.get("default_root_dir") or ".")
-        metric = getattr(self.model, "validation_metric", "val_loss")
+        metric = validation_metric(self.model)
         user = trainer_config.get("callbacks") or []
         callbacks = [
             *(user if isinstance(user, list) else [user]),
-            *checkpoint_callbacks(root, self.run_options(), metric),
+            *checkpoint_callbacks(root, self.run_options(), metric, self.checkpoint_label),
         ]
         if trainer_config.get("logger") in (None, True):
             kwargs["logger"] = [
@@ -119,10 +128,68 @@ class ASRTrainCLI(LightningCLI):
             return r
         return RunOptions(**(dict(r) if r is not None else {}))
 
+    def fit(self) -> Path:
+        """Fit, continuing from ``checkpoints/last.ckpt`` when ``run.resume`` and it exists;
+        returns the run's folder."""
+        trainer = self.trainer
+        if isinstance(self.datamodule, ResumableDataModule):  # Lightning cannot see it resumes
+            warnings.filterwarnings("ignore", "You're resuming from a checkpoint that ended before")
+        root = Path(trainer.default_root_dir)
+        last = root / "checkpoints" / "last.ckpt"
+        ckpt = str(last) if self.run_options().resume and last.is_file() else None
+        if ckpt:
+            log.info("resuming from %s", ckpt)
+            print(f"resuming from {ckpt}")
+        trainer.fit(self.model, datamodule=self.datamodule, ckpt_path=ckpt)
+        return root
 
-def build_cli(args: list[str] | None = None) -> ASRTrainCLI:
-    return ASRTrainCLI(
-        CTCLightningModule,
+    def checkpoints_to_package(self) -> list[str]:
+        """The best ``run.package_average`` checkpoints by the validation metric, best first;
+        ``last.ckpt`` when none was ranked (no validation ran); empty when there is none."""
+        trainer, root = self.trainer, Path(self.trainer.default_root_dir)
+        metric = validation_metric(trainer.lightning_module)
+        best = next((c for c in trainer.checkpoint_callbacks if c.monitor == metric), None)
+        ranked: list[str] = []
+        if best is not None and best.best_k_models:
+            ranked = sorted(best.best_k_models, key=lambda p: float(best.best_k_models[p]))
+        if not ranked:
+            last = root / "checkpoints" / "last.ckpt"
+            if not last.is_file():
+                log.warning("no checkpoint to package under %s", root / "checkpoints")
+                return []
+            ranked = [str(last)]
+        return ranked[: max(1, self.run_options().package_average)]
+
+    def package_path(self) -> Path | None:
+        """Where the package goes, or None when ``run.package_path`` is "" or this is not rank 0."""
+        run = self.run_options()
+        if run.package_path == "" or not self.trainer.is_global_zero:
+            return None
+        return Path(run.package_path or Path(self.trainer.default_root_dir) / "model.safetensors")
+
+
+class ASRTrainCLI(TrainCLI):
+    """``asr-train``: the data module defines features and vocabulary, linked into the model."""
+
+    def add_arguments_to_parser(self, parser: Any) -> None:
+        super().add_arguments_to_parser(parser)
+        # Defined once, by the data module; a data module without them leaves the model's own.
+        for source, target in (
+            ("data.feature_dim", "model.encoder.input_dim"),
+            ("data.tokenizer", "model.tokenizer"),
+            ("data.frame_shift_s", "model.feature_frame_shift_s"),
+        ):
+            parser.link_arguments(source, target, apply_on="instantiate")
+
+
+def build_cli(
+    args: list[str] | None = None,
+    module: type[L.LightningModule] = CTCLightningModule,
+    cli: type[TrainCLI] | None = None,
+) -> TrainCLI:
+    """The ``asr-train`` CLI (``module`` and ``cli`` give ``asr-train-ar`` its own)."""
+    return (cli or ASRTrainCLI)(
+        module,
         L.LightningDataModule,
         subclass_mode_data=True,
         run=False,
@@ -141,37 +208,19 @@ def build_cli(args: list[str] | None = None) -> ASRTrainCLI:
 
 def main(args: list[str] | None = None) -> None:
     cli = build_cli(args)
-    run = cli.run_options()
-    trainer, model, dm = cli.trainer, cli.model, cli.datamodule
-    if isinstance(dm, ResumableDataModule):  # Lightning cannot see that the data module resumes
-        warnings.filterwarnings("ignore", "You're resuming from a checkpoint that ended before")
-    root = Path(trainer.default_root_dir)
-    last = root / "checkpoints" / "last.ckpt"
-    ckpt = str(last) if run.resume and last.is_file() else None
-    if ckpt:
-        log.info("resuming from %s", ckpt)
-    trainer.fit(model, datamodule=dm, ckpt_path=ckpt)
-    if run.package_path == "" or not trainer.is_global_zero:
-        return
-    write_package(trainer, dm, run, root)
+    cli.fit()
+    out = cli.package_path()
+    if out is not None:
+        write_package(cli, out)
 
 
-def write_package(trainer: L.Trainer, dm: Any, run: RunOptions, root: Path) -> Path | None:
-    """Package the best checkpoint (or the mean of the best ``package_average``) by the
-    validation metric the run's checkpoints follow."""
-    metric = getattr(trainer.lightning_module, "validation_metric", None)
-    best = next((c for c in trainer.checkpoint_callbacks if c.monitor == metric), None)
-    ranked: list[str] = []
-    if best is not None and best.best_k_models:
-        ranked = sorted(best.best_k_models, key=lambda p: float(best.best_k_models[p]))
-    if not ranked:
-        last = root / "checkpoints" / "last.ckpt"
-        if not last.is_file():
-            log.warning("no checkpoint to package under %s", root / "checkpoints")
-            return None
-        ranked = [str(last)]
-    chosen = ranked[: max(1, run.package_average)]
-    out = Path(run.package_path) if run.package_path else root / "model.safetensors"
+def write_package(cli: TrainCLI, out: Path) -> Path | None:
+    """Package the best checkpoint (or the mean of the best ``run.package_average``) with the
+    data module's features and CMVN."""
+    chosen = cli.checkpoints_to_package()
+    if not chosen:
+        return None
+    dm = cli.datamodule
     fbank = getattr(dm, "fbank", None) or getattr(dm, "fbank_config", None)
     if fbank is None:
         from asr.features import FbankConfig
@@ -183,7 +232,7 @@ def write_package(trainer: L.Trainer, dm: Any, run: RunOptions, root: Path) -> P
         chosen,
         fbank,
         getattr(dm, "cmvn", None),
-        metadata={"averaged": len(chosen), "root": str(root)},
+        metadata={"averaged": len(chosen), "root": str(cli.trainer.default_root_dir)},
     )
     print(f"wrote model package {path} from {len(chosen)} checkpoint(s)")
     return path

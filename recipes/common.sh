@@ -93,3 +93,35 @@ score() {
     log "$out is up to date"
   fi
 }
+
+# train_ar_models ARGS...: asr-train-ar for each model of the config's `models` list (an
+# attention kind) in $exp_dir/<kind>, ARGS added to every command; a model whose package exists
+# is skipped, an interrupted one resumes from its checkpoints/last.ckpt. `jobs: 2` trains them
+# side by side (logs in $exp_dir/<kind>/train.log), each with `threads` torch threads.
+train_ar_models() {
+  python "$repo/tools/yaml_get.py" "$config" --section train "$exp_dir/train.yaml"
+  local kind pid pids=() failed=0
+  for kind in $(cfg models); do
+    if [ -f "$exp_dir/$kind/model.safetensors" ]; then
+      log "$exp_dir/$kind/model.safetensors exists, skipping"; continue
+    fi
+    mkdir -p "$exp_dir/$kind"
+    if [ "$(cfg jobs 1)" -gt 1 ]; then
+      log "training $kind in the background, log in $exp_dir/$kind/train.log"
+      train_ar_model "$kind" "$@" > "$exp_dir/$kind/train.log" 2>&1 & pids+=($!)
+    else
+      train_ar_model "$kind" "$@"
+    fi
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+  [ "$failed" = 0 ] || { echo "training failed: see $exp_dir/*/train.log" >&2; exit 1; }
+}
+
+train_ar_model() {  # train_ar_model KIND ARGS...: one model; its wall time to train_seconds
+  local kind=$1 threads start; shift
+  threads=$(cfg threads "")
+  start=$(date +%s)
+  env ${threads:+OMP_NUM_THREADS=$threads} asr-train-ar --config "$exp_dir/train.yaml" "$@" \
+    --model.model.attention "$kind" --trainer.default_root_dir "$exp_dir/$kind"
+  echo $(( $(date +%s) - start )) >> "$exp_dir/$kind/train_seconds"
+}

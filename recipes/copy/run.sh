@@ -26,52 +26,13 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-repo=$(cd ../.. && pwd)
-if [ -x "$repo/.venv/bin/python" ]; then export PATH="$repo/.venv/bin:$PATH"; fi
-python -c "import asr.autoregressive" 2>/dev/null || { echo "cannot import asr: run 'make venv' at the repository root" >&2; exit 1; }
-cfg() { python "$repo/tools/yaml_get.py" "$config" "$@"; }
-
 name=$(basename "$config" .yaml)
 exp_dir=${exp_dir:-exp/$name}
 mkdir -p "$exp_dir"
-timing=$exp_dir/timing.tsv
+source ../common.sh  # cfg, log, run_stage, train_ar_models
 models=$(cfg models)
-log() { echo "$(date '+%F %T') [run.sh stage $1] ${*:2}"; }
-run_stage() {  # run_stage N DESCRIPTION -- records wall time per stage for RESULTS.md
-  local n=$1; shift
-  if [ "$stage" -le "$n" ] && [ "$stop_stage" -ge "$n" ]; then
-    log "$n" "$1"; local start; start=$(date +%s)
-    "stage_$n"
-    printf '%s\t%s\t%s\n' "$n" "$1" "$(( $(date +%s) - start ))" >> "$timing"
-  fi
-}
 
-train_one() {  # train_one KIND: one model in its own folder; resumes from checkpoints/last.ckpt
-  local kind=$1 dir=$exp_dir/$1
-  if [ -f "$dir/model.safetensors" ]; then log 0 "$dir/model.safetensors exists, skipping"; return; fi
-  mkdir -p "$dir"; local start; start=$(date +%s)
-  python -m asr.autoregressive.train --config "$exp_dir/train.yaml" \
-    --model.model.attention "$kind" --trainer.default_root_dir "$dir"
-  echo $(( $(date +%s) - start )) >> "$dir/train_seconds"
-}
-
-stage_0() {  # `jobs: 2` trains the models side by side, each with `threads` torch threads
-  python "$repo/tools/yaml_get.py" "$config" --section train "$exp_dir/train.yaml"
-  local threads; threads=$(cfg threads "")
-  if [ -n "$threads" ]; then export OMP_NUM_THREADS=$threads; fi
-  if [ "$(cfg jobs 1)" -gt 1 ]; then
-    local pids=() kind
-    for kind in $models; do
-      log 0 "training $kind in the background, log in $exp_dir/$kind/train.log"
-      mkdir -p "$exp_dir/$kind"; train_one "$kind" > "$exp_dir/$kind/train.log" 2>&1 & pids+=($!)
-    done
-    local failed=0 pid
-    for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
-    [ "$failed" = 0 ] || { echo "training failed: see $exp_dir/*/train.log" >&2; exit 1; }
-  else
-    for kind in $models; do train_one "$kind"; done
-  fi
-}
+stage_0() { train_ar_models; }
 
 stage_1() {
   for kind in $models; do

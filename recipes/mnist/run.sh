@@ -34,34 +34,20 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-repo=$(cd "$recipe_dir/../.." && pwd)
-if [ -x "$repo/.venv/bin/python" ]; then export PATH="$repo/.venv/bin:$PATH"; fi
-python -c "import asr.autoregressive" 2>/dev/null || { echo "cannot import asr: run 'make venv' at the repository root" >&2; exit 1; }
-cfg() { python "$repo/tools/yaml_get.py" "$config" "$@"; }
-
 name=$(basename "$config" .yaml)
 exp_dir=${exp_dir:-exp/$name}
+mkdir -p "$exp_dir"
+source "$recipe_dir/../common.sh"  # cfg, log, run_stage, train_ar_models
 dataset=$(cfg dataset)
 data_dir=${data_dir:-$(cfg data_dir "")}
 data_args=(); [ -n "$data_dir" ] && data_args=(--data-dir "$data_dir")
-mkdir -p "$exp_dir"
-timing=$exp_dir/timing.tsv
 models=$(cfg models)
 threads=$(cfg threads "")
-if [ -n "$threads" ]; then export OMP_NUM_THREADS=$threads; fi
-log() { echo "$(date '+%F %T') [run.sh stage $1] ${*:2}"; }
-run_stage() {  # run_stage N DESCRIPTION -- records wall time per stage for RESULTS.md
-  local n=$1; shift
-  if [ "$stage" -le "$n" ] && [ "$stop_stage" -ge "$n" ]; then
-    log "$n" "$1"; local start; start=$(date +%s)
-    "stage_$n"
-    printf '%s\t%s\t%s\n' "$n" "$1" "$(( $(date +%s) - start ))" >> "$timing"
-  fi
-}
+if [ -n "$threads" ]; then export OMP_NUM_THREADS=$threads; fi  # every stage
 
 stage_0() {
   if [ "$dataset" = fashion-mnist ] && [ -z "$data_dir" ] && [ ! -d /usr/share/datasets/fashion-mnist ]; then
-    log 0 "installing Debian's dataset-fashion-mnist (apt-get)"
+    log "installing Debian's dataset-fashion-mnist (apt-get)"
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       dataset-fashion-mnist >/dev/null) || { echo "error: could not install dataset-fashion-mnist;" \
       "run: sudo apt-get install dataset-fashion-mnist, or pass --data-dir with the IDX files" >&2; exit 1; }
@@ -69,30 +55,9 @@ stage_0() {
   python -m asr.autoregressive.cli data "$dataset" "${data_args[@]}" $fetch --json "$exp_dir/data.json"
 }
 
-train_one() {  # train_one KIND: one model in its own folder; resumes from checkpoints/last.ckpt
-  local kind=$1 dir=$exp_dir/$1
-  if [ -f "$dir/model.safetensors" ]; then log 1 "$dir/model.safetensors exists, skipping"; return; fi
-  mkdir -p "$dir"; local start; start=$(date +%s)
+stage_1() {
   local data_override=(); [ -n "$data_dir" ] && data_override=(--data.init_args.data_dir "$data_dir")
-  python -m asr.autoregressive.train --config "$exp_dir/train.yaml" "${data_override[@]}" \
-    --data.init_args.dataset "$dataset" --model.model.attention "$kind" --trainer.default_root_dir "$dir"
-  echo $(( $(date +%s) - start )) >> "$dir/train_seconds"
-}
-
-stage_1() {  # `jobs: 2` trains the models side by side, each with `threads` torch threads
-  python "$repo/tools/yaml_get.py" "$config" --section train "$exp_dir/train.yaml"
-  if [ "$(cfg jobs 1)" -gt 1 ]; then
-    local pids=() kind
-    for kind in $models; do
-      log 1 "training $kind in the background, log in $exp_dir/$kind/train.log"
-      mkdir -p "$exp_dir/$kind"; train_one "$kind" > "$exp_dir/$kind/train.log" 2>&1 & pids+=($!)
-    done
-    local failed=0 pid
-    for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
-    [ "$failed" = 0 ] || { echo "training failed: see $exp_dir/*/train.log" >&2; exit 1; }
-  else
-    for kind in $models; do train_one "$kind"; done
-  fi
+  train_ar_models "${data_override[@]}" --data.init_args.dataset "$dataset"
 }
 
 stage_2() {

@@ -63,6 +63,8 @@ def test_asr_train_resumes_and_packages(tmp_path: Path) -> None:
     last = exp / "checkpoints" / "last.ckpt"
     step1 = torch.load(last, weights_only=True)["global_step"]
     assert step1 > 0 and (exp / "model.safetensors").is_file()
+    # the step and validation callbacks share one last.ckpt: no stale last-v1.ckpt beside it
+    assert [p.name for p in (exp / "checkpoints").glob("last*")] == ["last.ckpt"]
     assert list((exp / "csv").glob("**/metrics.csv")) and list(
         (exp / "tensorboard").glob("**/events*")
     )
