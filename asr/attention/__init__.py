@@ -20,7 +20,7 @@ from .feature_maps import (
     make_feature_map,
     register_feature_map,
 )
-from .fused import fused_linear_attention, fused_linear_attention_reference
+from .fused import fused_linear_attention, fused_linear_attention_reference, fused_self_attention
 from .kernel import causal_product, causal_product_reference
 from .layer import KINDS, AttentionLayer, SoftmaxCache
 from .linear import RecurrentState, linear_attention, linear_attention_step
@@ -41,6 +41,7 @@ __all__ = [
     "causal_product_reference",
     "fused_linear_attention",
     "fused_linear_attention_reference",
+    "fused_self_attention",
     "linear_attention",
     "linear_attention_step",
     "make_feature_map",

@@ -99,11 +99,24 @@ class CpuKernel:
         saved: tuple[torch.Tensor, ...],
         grad: torch.Tensor,
         causal: bool,
+        into: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
     ) -> list[torch.Tensor]:
-        """Gradients ``[grad_q, grad_k, grad_v]`` given ``saved = (out, den, kv, z)``."""
+        """Gradients ``[grad_q, grad_k, grad_v]`` given ``saved = (out, den, kv, z)``, written
+        into ``into`` (tensors of q, k, v's shapes, any row strides) when given."""
         out, den, kv, z = saved
         return self.extension.linear_attention_backward(
-            q, k, v, key_padding_mask, out, den, kv, z, grad, causal, self._layer_chunk(causal)
+            q,
+            k,
+            v,
+            key_padding_mask,
+            out,
+            den,
+            kv,
+            z,
+            grad,
+            causal,
+            self._layer_chunk(causal),
+            *(into or (None, None, None)),
         )
 
 

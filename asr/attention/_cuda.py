@@ -245,8 +245,10 @@ def layer_backward(
     saved: tuple[torch.Tensor, ...],
     grad: torch.Tensor,
     causal: bool,
+    into: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
 ) -> list[torch.Tensor]:
-    """Gradients ``[grad_q, grad_k, grad_v]`` of :func:`layer_forward` (``saved = out, den, kv, z``).
+    """Gradients ``[grad_q, grad_k, grad_v]`` of :func:`layer_forward` (``saved = out, den, kv, z``),
+    copied into ``into`` when given.
 
     With gn = g / den and gd = -(g . out) / den: non-causal, four cuBLAS products with the saved
     state; causal, three causal products (the ``product`` primitive) over [gn, gd] and [v, 1],
@@ -279,4 +281,7 @@ def layer_backward(
         grad_phi_k = vf @ grad_kv.transpose(-1, -2) + grad_z[:, :, None, :]
     grad_q = grad_phi_q * phi_q.clamp(max=1.0)  # phi'(x) = min(phi(x), 1)
     grad_k = grad_phi_k * phi_k.clamp(max=1.0)  # zero on padded keys, where phi_k is zeroed
-    return [x.transpose(1, 2).to(q.dtype) for x in (grad_q, grad_k, grad_v)]
+    grads = [x.transpose(1, 2).to(q.dtype) for x in (grad_q, grad_k, grad_v)]
+    if into is None:
+        return grads
+    return [dst.copy_(g) for dst, g in zip(into, grads, strict=True)]

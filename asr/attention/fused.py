@@ -61,6 +61,36 @@ class _FusedLinearAttention(torch.autograd.Function):
         return grad_q, grad_k, grad_v, None, None, None, None
 
 
+class _FusedSelfAttention(torch.autograd.Function):
+    """q, k, v packed in one ``(B, N, 3, H, D)`` tensor (one projection GEMM made them); output
+    ``(B, N, H, D)``. The backward writes the three gradients into one buffer of that layout,
+    which is the projection's output gradient as it stands: given apart, autograd would stack
+    them in one more pass over memory."""
+
+    @staticmethod
+    def forward(ctx, qkv, mask, causal, eps, kernel):  # type: ignore[no-untyped-def]
+        q, k, v = qkv.unbind(2)
+        out, den, kv, z = kernel.layer_forward(q, k, v, mask, causal, eps)
+        ctx.save_for_backward(qkv, mask, out, den, kv, z)
+        ctx.causal, ctx.kernel = causal, kernel
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):  # type: ignore[no-untyped-def]
+        qkv, mask, out, den, kv, z = ctx.saved_tensors
+        grad_qkv = torch.empty_like(qkv)
+        ctx.kernel.layer_backward(
+            *qkv.unbind(2),
+            mask,
+            (out, den, kv, z),
+            grad.contiguous(),
+            ctx.causal,
+            into=grad_qkv.unbind(2),
+        )
+        return grad_qkv, None, None, None, None
+
+
 def fused_kernel_for(device: torch.device) -> object | None:
     """The fused kernel for ``device`` or ``None`` (the loader has warned why)."""
     if device.type == "cpu":
@@ -102,3 +132,30 @@ def fused_linear_attention(
     mask = None if key_padding_mask is None else key_padding_mask.contiguous()
     out = _FusedLinearAttention.apply(*tokens_major, mask, causal, float(eps), kernel)
     return out.transpose(1, 2)
+
+
+def fused_self_attention(
+    qkv: torch.Tensor,
+    *,
+    causal: bool,
+    key_padding_mask: torch.Tensor | None = None,
+    eps: float = 1e-6,
+) -> torch.Tensor | None:
+    """:func:`fused_linear_attention` of q, k, v packed as ``qkv (B, N, 3, H, D)`` (the layout of
+    one projection to 3 x d_model) -> ``(B, N, H, D)``; its gradient comes back packed the same
+    way, without the copy that stacking three separate gradients costs. ``None`` where no kernel
+    serves the device."""
+    if qkv.dim() != 5 or qkv.size(2) != 3:
+        raise ValueError(f"qkv must be (B, N, 3, H, D), got {tuple(qkv.shape)}")
+    q, k, v = (t.transpose(1, 2) for t in qkv.unbind(2))
+    check_qkv(q, k, v, same_length=causal)
+    check_key_padding_mask(key_padding_mask, k)
+    if not eps > 0:
+        raise ValueError(f"eps must be > 0 (it guards the normaliser against 0), got {eps}")
+    kernel = fused_kernel_for(qkv.device)
+    if kernel is None or qkv.dtype not in getattr(kernel, "FUSED_DTYPES", ()):
+        return None
+    if qkv.stride(-1) != 1:
+        qkv = qkv.contiguous()
+    mask = None if key_padding_mask is None else key_padding_mask.contiguous()
+    return _FusedSelfAttention.apply(qkv, mask, causal, float(eps), kernel)

@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .feature_maps import FeatureMap, make_feature_map
+from .feature_maps import EluFeatureMap, FeatureMap, make_feature_map
+from .fused import fused_self_attention
 from .linear import RecurrentState, linear_attention, linear_attention_step
 from .softmax import softmax_attention
 
@@ -71,18 +72,21 @@ class AttentionLayer(nn.Module):
                 feature_map, self.head_dim, **(feature_map_kwargs or {})
             )
 
-    def _project_qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """q, k, v ``(B, H, N, D)`` views of one GEMM against the three projections' weights side by
-        side (the same parameters as three ``nn.Linear`` calls, one pass over x instead of three)."""
+    def _project_qkv(self, x: torch.Tensor) -> torch.Tensor:
+        """q, k, v packed as ``(B, N, 3, H, D)``: one GEMM against the three projections' weights
+        side by side (the same parameters as three ``nn.Linear`` calls, one pass over x)."""
         weight = torch.cat([self.q_proj.weight, self.k_proj.weight, self.v_proj.weight])
         bias = torch.cat([self.q_proj.bias, self.k_proj.bias, self.v_proj.bias])
         b, n, _ = x.shape
-        qkv = F.linear(x, weight, bias).view(b, n, 3, self.n_heads, self.head_dim)
-        return (
-            qkv[:, :, 0].transpose(1, 2),
-            qkv[:, :, 1].transpose(1, 2),
-            qkv[:, :, 2].transpose(1, 2),
-        )
+        return F.linear(x, weight, bias).view(b, n, 3, self.n_heads, self.head_dim)
+
+    @staticmethod
+    def _heads(qkv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """q, k, v ``(B, H, N, D)`` views of the packed projection. ``unbind`` rather than three
+        selects: its backward stacks the three gradients in one copy, where each select's
+        backward zero-fills a full-size buffer and they are summed."""
+        q, k, v = (t.transpose(1, 2) for t in qkv.unbind(2))
+        return q, k, v
 
     def _check_x(self, x: torch.Tensor, ndim: int, name: str) -> None:
         if not isinstance(x, torch.Tensor) or x.dim() != ndim or x.shape[-1] != self.d_model:
@@ -95,31 +99,33 @@ class AttentionLayer(nn.Module):
     ) -> torch.Tensor:
         """``x (B, N, d_model)`` -> ``(B, N, d_model)``; ``key_padding_mask`` bool (B, N), True = pad."""
         self._check_x(x, 3, "x")
-        q, k, v = self._project_qkv(x)
+        qkv = self._project_qkv(x)
+        b, n = x.shape[:2]
         if self.feature_map is not None:
             if self.training:
                 self.feature_map.on_training_step()
-            out = linear_attention(
-                q,
-                k,
-                v,
-                causal=self.causal,
-                feature_map=self.feature_map,
-                key_padding_mask=key_padding_mask,
-                eps=self.eps,
-            )
+            out = None  # (B, N, H, D)
+            if type(self.feature_map) is EluFeatureMap:  # the fused kernel, gradient packed too
+                out = fused_self_attention(
+                    qkv, causal=self.causal, key_padding_mask=key_padding_mask, eps=self.eps
+                )
+            if out is None:
+                out = linear_attention(
+                    *self._heads(qkv),
+                    causal=self.causal,
+                    feature_map=self.feature_map,
+                    key_padding_mask=key_padding_mask,
+                    eps=self.eps,
+                ).transpose(1, 2)
             out = self.dropout(out)
         else:
             out = softmax_attention(
-                q,
-                k,
-                v,
+                *self._heads(qkv),
                 causal=self.causal,
                 key_padding_mask=key_padding_mask,
                 dropout_p=self.dropout_p if self.training else 0.0,
-            )
-        b, _, n, _ = out.shape
-        return self.out_proj(out.transpose(1, 2).reshape(b, n, self.d_model))
+            ).transpose(1, 2)
+        return self.out_proj(out.reshape(b, n, self.d_model))
 
     def step(
         self, x_t: torch.Tensor, state: RecurrentState | SoftmaxCache | None = None

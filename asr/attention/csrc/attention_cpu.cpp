@@ -143,6 +143,16 @@ Shapes check_layer_inputs(const at::Tensor& q, const at::Tensor& k, const at::Te
           static_cast<int>(v.size(3))};
 }
 
+at::Tensor gradient_out(const c10::optional<at::Tensor>& given, const at::Tensor& like,
+                        const char* name) {
+  if (!given.has_value()) return at::empty(like.sizes(), like.options());
+  const at::Tensor& out = *given;
+  check_4d(out, name);
+  TORCH_CHECK(out.sizes() == like.sizes() && out.scalar_type() == like.scalar_type(),
+              "linear_attention_cpu: ", name, " must have its input's shape and dtype");
+  return out;
+}
+
 // Returns out (B, Nq, H, M) in the input dtype, den (B, H, Nq) and, non-causal only, kv (B, H, D, M)
 // and z (B, H, D), all in the accumulation dtype.
 std::vector<at::Tensor> linear_attention_forward(const at::Tensor& q, const at::Tensor& k,
@@ -189,7 +199,9 @@ std::vector<at::Tensor> linear_attention_forward(const at::Tensor& q, const at::
 std::vector<at::Tensor> linear_attention_backward(
     const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
     const c10::optional<at::Tensor>& mask, const at::Tensor& out, const at::Tensor& den,
-    const at::Tensor& kv, const at::Tensor& z, const at::Tensor& g, bool causal, int64_t chunk) {
+    const at::Tensor& kv, const at::Tensor& z, const at::Tensor& g, bool causal, int64_t chunk,
+    const c10::optional<at::Tensor>& gq_out, const c10::optional<at::Tensor>& gk_out,
+    const c10::optional<at::Tensor>& gv_out) {
   const Shapes s = check_layer_inputs(q, k, v, mask, causal);
   check_4d(g, "grad_out");
   check_4d(out, "out");
@@ -200,9 +212,11 @@ std::vector<at::Tensor> linear_attention_backward(
   TORCH_CHECK(causal || (kv.is_contiguous() && z.is_contiguous() &&
                          kv.numel() == s.B * s.H * s.d * s.m && z.numel() == s.B * s.H * s.d),
               "linear_attention_cpu: kv, z must be the forward's");
-  auto gq = at::empty({s.B, s.nq, s.H, s.d}, q.options());
-  auto gk = at::empty({s.B, s.nk, s.H, s.d}, k.options());
-  auto gv = at::empty({s.B, s.nk, s.H, s.m}, v.options());
+  // The gradients go where the caller says (e.g. the q, k, v slices of one packed buffer), or
+  // into new tensors.
+  auto gq = gradient_out(gq_out, q, "grad_q");
+  auto gk = gradient_out(gk_out, k, "grad_k");
+  auto gv = gradient_out(gv_out, v, "grad_v");
   const bool* mask_ptr = mask.has_value() ? mask->data_ptr<bool>() : nullptr;
   const int longest = std::max(std::max(s.nq, s.nk), 1);
   const int C = static_cast<int>(std::min<int64_t>(chunk, longest));
@@ -257,5 +271,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, module) {
   module.def("linear_attention_backward", &linear_attention_backward,
              "fused elu+1 linear attention backward -> [grad_q, grad_k, grad_v]", py::arg("q"),
              py::arg("k"), py::arg("v"), py::arg("key_padding_mask"), py::arg("out"), py::arg("den"),
-             py::arg("kv"), py::arg("z"), py::arg("grad_out"), py::arg("causal"), py::arg("chunk"));
+             py::arg("kv"), py::arg("z"), py::arg("grad_out"), py::arg("causal"), py::arg("chunk"),
+             py::arg("grad_q") = py::none(), py::arg("grad_k") = py::none(),
+             py::arg("grad_v") = py::none());
 }
