@@ -597,7 +597,7 @@ class BeamSearchDecoder:
         ids = [ids[i] for i in keep]
         # flashlight's token sequence starts with a sentinel frame: timestep t is frame t - 1
         steps = [max(0, steps[i] - 1) for i in keep]
-        probs = [math.exp(float(emission[s, t])) for s, t in zip(steps, ids, strict=True)]
+        probs = [math.exp(x) for x in emission[steps, ids].tolist()]
         spans = _token_spans(ids, steps, emission[:, :n_real])
         words = _timed_words(
             ids, spans, probs, self.tokenizer, self.separator, frame_shift_s, groups

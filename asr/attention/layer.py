@@ -28,7 +28,52 @@ class SoftmaxCache:
     v: torch.Tensor  # (B, H, t, D)
 
 
-class AttentionLayer(nn.Module):
+class QKVProjections(nn.Module):
+    """The q, k, v and output projections of multi-head attention, q, k, v computed as one GEMM.
+
+    Shared by :class:`AttentionLayer` and the streaming encoder's attention
+    (:class:`asr.models.causal_attention.StreamingLinearAttention`).
+    """
+
+    def __init__(self, d_model: int, n_heads: int) -> None:
+        super().__init__()
+        if n_heads < 1 or d_model % n_heads:
+            raise ValueError(f"d_model={d_model} must be a positive multiple of n_heads={n_heads}")
+        self.d_model, self.n_heads = d_model, n_heads
+        self.head_dim = d_model // n_heads
+        self.q_proj = nn.Linear(d_model, d_model)
+        self.k_proj = nn.Linear(d_model, d_model)
+        self.v_proj = nn.Linear(d_model, d_model)
+        self.out_proj = nn.Linear(d_model, d_model)
+
+    #: below this many rows (B x N) joining the weights costs more than the two GEMM calls it
+    #: saves (a streaming step's few frames)
+    PACKED_GEMM_MIN_ROWS = 16
+
+    def _project_qkv(self, x: torch.Tensor) -> torch.Tensor:
+        """q, k, v packed as ``(B, N, 3, H, D)``: one GEMM against the three projections' weights
+        side by side (the same parameters as three ``nn.Linear`` calls, one pass over x); for a
+        few rows, three GEMMs stacked."""
+        b, n, _ = x.shape
+        projections = (self.q_proj, self.k_proj, self.v_proj)
+        if b * n < self.PACKED_GEMM_MIN_ROWS:
+            qkv = torch.stack([p(x) for p in projections], dim=2)
+        else:
+            weight = torch.cat([p.weight for p in projections])
+            bias = torch.cat([p.bias for p in projections])
+            qkv = F.linear(x, weight, bias)
+        return qkv.view(b, n, 3, self.n_heads, self.head_dim)
+
+    @staticmethod
+    def _heads(qkv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """q, k, v ``(B, H, N, D)`` views of the packed projection. ``unbind`` rather than three
+        selects: its backward stacks the three gradients in one copy, where each select's
+        backward zero-fills a full-size buffer and they are summed."""
+        q, k, v = (t.transpose(1, 2) for t in qkv.unbind(2))
+        return q, k, v
+
+
+class AttentionLayer(QKVProjections):
     """Multi-head attention with a pluggable kind and feature map.
 
     :param d_model: model width; must be divisible by ``n_heads``.
@@ -49,44 +94,21 @@ class AttentionLayer(nn.Module):
         eps: float = 1e-6,
         feature_map_kwargs: dict | None = None,
     ) -> None:
-        super().__init__()
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-        if n_heads < 1 or d_model % n_heads:
-            raise ValueError(f"d_model={d_model} must be a positive multiple of n_heads={n_heads}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        self.d_model, self.n_heads, self.kind = d_model, n_heads, kind
-        self.head_dim = d_model // n_heads
+        super().__init__(d_model, n_heads)
+        self.kind = kind
         self.causal = kind.startswith("causal")
         self.eps = eps
         self.dropout_p = dropout
-        self.q_proj = nn.Linear(d_model, d_model)
-        self.k_proj = nn.Linear(d_model, d_model)
-        self.v_proj = nn.Linear(d_model, d_model)
-        self.out_proj = nn.Linear(d_model, d_model)
         self.dropout = nn.Dropout(dropout)
         self.feature_map: FeatureMap | None = None
         if kind.endswith("linear"):
             self.feature_map = make_feature_map(
                 feature_map, self.head_dim, **(feature_map_kwargs or {})
             )
-
-    def _project_qkv(self, x: torch.Tensor) -> torch.Tensor:
-        """q, k, v packed as ``(B, N, 3, H, D)``: one GEMM against the three projections' weights
-        side by side (the same parameters as three ``nn.Linear`` calls, one pass over x)."""
-        weight = torch.cat([self.q_proj.weight, self.k_proj.weight, self.v_proj.weight])
-        bias = torch.cat([self.q_proj.bias, self.k_proj.bias, self.v_proj.bias])
-        b, n, _ = x.shape
-        return F.linear(x, weight, bias).view(b, n, 3, self.n_heads, self.head_dim)
-
-    @staticmethod
-    def _heads(qkv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """q, k, v ``(B, H, N, D)`` views of the packed projection. ``unbind`` rather than three
-        selects: its backward stacks the three gradients in one copy, where each select's
-        backward zero-fills a full-size buffer and they are summed."""
-        q, k, v = (t.transpose(1, 2) for t in qkv.unbind(2))
-        return q, k, v
 
     def _check_x(self, x: torch.Tensor, ndim: int, name: str) -> None:
         if not isinstance(x, torch.Tensor) or x.dim() != ndim or x.shape[-1] != self.d_model:

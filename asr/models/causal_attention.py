@@ -21,13 +21,16 @@ import torch
 from torch import nn
 
 from asr.attention import (
+    EluFeatureMap,
     FavorFeatureMap,
     FeatureMap,
     RecurrentState,
     causal_product,
+    fused_self_attention,
     linear_attention,
     make_feature_map,
 )
+from asr.attention.layer import QKVProjections
 
 _HALF_DTYPES = (torch.float16, torch.bfloat16)
 
@@ -95,7 +98,7 @@ def stateful_linear_attention(
     return out, RecurrentState(S=kv_total, z=z_total)
 
 
-class StreamingLinearAttention(nn.Module):
+class StreamingLinearAttention(QKVProjections):
     """Multi-head causal or chunk-causal linear attention that can be stepped block by block.
 
     Offline, ``forward(x, key_padding_mask)`` as :class:`asr.attention.AttentionLayer`; when
@@ -114,42 +117,32 @@ class StreamingLinearAttention(nn.Module):
         dropout: float = 0.0,
         eps: float = 1e-6,
     ) -> None:
-        super().__init__()
-        if n_heads < 1 or d_model % n_heads:
-            raise ValueError(f"d_model={d_model} must be a positive multiple of n_heads={n_heads}")
-        self.d_model, self.n_heads, self.chunk, self.eps = d_model, n_heads, chunk, eps
-        self.head_dim = d_model // n_heads
-        self.q_proj = nn.Linear(d_model, d_model)
-        self.k_proj = nn.Linear(d_model, d_model)
-        self.v_proj = nn.Linear(d_model, d_model)
-        self.out_proj = nn.Linear(d_model, d_model)
+        super().__init__(d_model, n_heads)
+        self.chunk, self.eps = chunk, eps
         self.dropout = nn.Dropout(dropout)
         self.feature_map = make_feature_map(feature_map, self.head_dim)
-
-    def _heads(self, x: torch.Tensor) -> torch.Tensor:
-        b, n, _ = x.shape
-        return x.view(b, n, self.n_heads, self.head_dim).transpose(1, 2)
 
     def _attend(
         self, x: torch.Tensor, state: RecurrentState | None, mask: torch.Tensor | None, keep: bool
     ) -> tuple[torch.Tensor, RecurrentState | None]:
-        q, k, v = (self._heads(p(x)) for p in (self.q_proj, self.k_proj, self.v_proj))
+        qkv = self._project_qkv(x)
+        b, n = x.shape[:2]
+        out = None  # (B, N, H, D)
         if self.chunk <= 1 and state is None and not keep:
             # training, frame-causal: the library's causal linear attention (its fast kernels)
-            out = linear_attention(
-                q,
-                k,
-                v,
-                causal=True,
-                feature_map=self.feature_map,
-                key_padding_mask=mask,
-                eps=self.eps,
-            )
+            if type(self.feature_map) is EluFeatureMap:
+                out = fused_self_attention(qkv, causal=True, key_padding_mask=mask, eps=self.eps)
+            if out is None:
+                out = linear_attention(
+                    *self._heads(qkv),
+                    causal=True,
+                    feature_map=self.feature_map,
+                    key_padding_mask=mask,
+                    eps=self.eps,
+                ).transpose(1, 2)
         else:
             out, state = stateful_linear_attention(
-                q,
-                k,
-                v,
+                *self._heads(qkv),
                 state,
                 feature_map=self.feature_map,
                 chunk=self.chunk,
@@ -157,9 +150,8 @@ class StreamingLinearAttention(nn.Module):
                 eps=self.eps,
                 return_state=keep,
             )
-        b, _, n, _ = out.shape
-        out = self.dropout(out).transpose(1, 2).reshape(b, n, self.d_model)
-        return self.out_proj(out), state
+            out = out.transpose(1, 2)
+        return self.out_proj(self.dropout(out).reshape(b, n, self.d_model)), state
 
     def forward(
         self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None
