@@ -23,7 +23,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 
 from asr.metrics import edit_counts, error_metric_name, validation_references
-from asr.models import CTCModel, EncoderConfig
+from asr.models import CTCModel, EncoderConfig, compile_layers
 
 # Not None: LightningCLI then exposes the nested fields (--model.encoder.transformer.n_layers).
 DEFAULT_ENCODER = EncoderConfig()
@@ -132,6 +132,9 @@ class CTCLightningModule(L.LightningModule):
     :param max_bad_steps: stop after this many consecutive non-finite losses.
     :param feature_frame_shift_s: seconds per input feature frame (for audio-seconds/s logging).
     :param tokenizer: an in-memory tokenizer (``decode``, ``to_dict``), instead of the path.
+    :param compile: run the encoder's transformer layers through ``torch.compile`` (inductor;
+        :func:`asr.models.compile_layers`): the first batches compile (and the first new length
+        once more, when shapes turn dynamic). Checkpoints and packages are the same either way.
 
     ``asr-train`` fills ``encoder.input_dim``, ``tokenizer`` and ``feature_frame_shift_s`` from
     the data module, so features and vocabulary are defined once, in the data config.
@@ -147,6 +150,7 @@ class CTCLightningModule(L.LightningModule):
         max_bad_steps: int = 20,
         feature_frame_shift_s: float = 0.01,
         tokenizer: Any = None,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         # a dict: hyperparameters of a checkpoint (also the pre-split flat layout)
@@ -190,6 +194,10 @@ class CTCLightningModule(L.LightningModule):
             }
         )
         self.model = CTCModel(self.encoder_config, vocab_size)
+        if compile and not compile_layers(self.model):
+            warnings.warn(
+                "compile: this encoder has no transformer layers to compile", stacklevel=2
+            )
         self.ctc = nn.CTCLoss(blank=0, reduction="sum", zero_infinity=True)
         self.error_metric = error_metric_name(tokenizer) if tokenizer is not None else None
         self.bad_streak = 0

@@ -38,6 +38,7 @@ from asr.decode import (
 from asr.inference.inputs import AudioItem, collect_inputs, failure_reason, item_duration
 from asr.inference.long_audio import feature_shift_s, featurize_in_pieces, log_probs_chunked
 from asr.inference.segmenter import PauseConfig, find_segments, frame_levels_db
+from asr.models import compile_layers
 from asr.package import load_package
 from asr.transcripts import Result, trn_id
 
@@ -77,6 +78,9 @@ class DecodeOptions:
     :param featurize_piece_seconds: compute filterbanks of longer audio in exact pieces
         (asr.inference.long_audio.featurize_in_pieces); None: in one go.
     :param progress: show a progress bar on stderr (``asr-decode`` does unless --no-progress).
+    :param compile: run the encoder's transformer layers through ``torch.compile`` (inductor;
+        :func:`asr.models.compile_layers`): the first batches compile (tens of seconds on a
+        CPU); the results are the eager model's to float rounding.
     :param beam: beam-search settings (:class:`asr.decode.BeamSearchConfig`; on the command
         line its fields are flags of their own: --lm-weight, --beam-size, ...).
     """
@@ -96,6 +100,7 @@ class DecodeOptions:
     chunk_overlap_seconds: float = 4.0
     featurize_piece_seconds: float | None = 60.0
     progress: bool = False
+    compile: bool = False
     beam: BeamSearchConfig = field(default_factory=BeamSearchConfig)
 
     def __post_init__(self) -> None:
@@ -189,6 +194,8 @@ class Transcriber:
         model = getattr(self.package, "model", None)
         if isinstance(model, torch.nn.Module):
             model.to(options.device).eval()
+            if options.compile:
+                compile_layers(model)
         shift = getattr(self.package, "frame_shift_s", None)
         if shift is None:
             raise ValueError("model package has no frame_shift_s: cannot time words")

@@ -5,7 +5,7 @@ Model sizes are not named here: they live in the recipes' YAML configs
 """
 
 from asr.models.config import EncoderConfig, LSTMConfig, TransformerConfig
-from asr.models.ctc import CTCModel, build_encoder
+from asr.models.ctc import CTCModel, build_encoder, compile_layers
 from asr.models.encoder import TransformerEncoder, lengths_to_padding_mask
 from asr.models.lstm import BiLSTMEncoder
 
@@ -17,5 +17,6 @@ __all__ = [
     "TransformerConfig",
     "TransformerEncoder",
     "build_encoder",
+    "compile_layers",
     "lengths_to_padding_mask",
 ]

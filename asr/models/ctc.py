@@ -53,3 +53,16 @@ class CTCModel(nn.Module):
         x, out_lengths = self.encoder(features, feature_lengths)
         logits = self.head(x)
         return logits.float().log_softmax(dim=-1), out_lengths
+
+
+def compile_layers(model: nn.Module) -> int:
+    """``torch.compile`` each transformer layer of ``model`` in place (where an encoder's time
+    goes); returns how many. The front end stays eager: inductor (torch 2.14) fails on its
+    convolutions once the input length turns dynamic. Parameter names and results (to float
+    rounding) are unchanged; a Bi-LSTM encoder has nothing to compile (0)."""
+    layers = getattr(getattr(model, "encoder", model), "layers", None)
+    if not isinstance(layers, nn.ModuleList):
+        return 0
+    for layer in layers:
+        layer.compile()
+    return len(layers)
