@@ -70,8 +70,8 @@ def as_fbank_config(cfg: FbankConfig | dict[str, Any] | None) -> FbankConfig:
     return FbankConfig.from_dict(dict(cfg))
 
 
-# kaldi.fbank builds its mel filterbank afresh on every call, a fifth of the time of a streaming
-# chunk's features; the bank depends only on the settings, so it is built once per setting.
+# kaldi.fbank builds its mel filterbank afresh on every call, which a stream of short chunks
+# pays again and again; the bank depends only on the settings, so it is built once per setting.
 if not hasattr(kaldi.get_mel_banks, "cache_info"):
     kaldi.get_mel_banks = functools.lru_cache(maxsize=8)(kaldi.get_mel_banks)
 

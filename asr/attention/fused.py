@@ -104,6 +104,25 @@ def fused_kernel_for(device: torch.device) -> object | None:
     return None
 
 
+def _checked_kernel(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    causal: bool,
+    key_padding_mask: torch.Tensor | None,
+    eps: float,
+) -> object | None:
+    """Validate the inputs; the fused kernel that serves their device and dtype, or ``None``."""
+    check_qkv(q, k, v, same_length=causal)
+    check_key_padding_mask(key_padding_mask, k)
+    if not eps > 0:
+        raise ValueError(f"eps must be > 0 (it guards the normaliser against 0), got {eps}")
+    kernel = fused_kernel_for(q.device)
+    if kernel is None or q.dtype not in getattr(kernel, "FUSED_DTYPES", ()):
+        return None
+    return kernel
+
+
 def fused_linear_attention(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -120,12 +139,8 @@ def fused_linear_attention(
     ``(B, N, H, M)`` tensor. Returns ``None`` when no kernel serves this device (callers then use
     the composite form).
     """
-    check_qkv(q, k, v, same_length=causal)
-    check_key_padding_mask(key_padding_mask, k)
-    if not eps > 0:
-        raise ValueError(f"eps must be > 0 (it guards the normaliser against 0), got {eps}")
-    kernel = fused_kernel_for(q.device)
-    if kernel is None or q.dtype not in getattr(kernel, "FUSED_DTYPES", ()):
+    kernel = _checked_kernel(q, k, v, causal, key_padding_mask, eps)
+    if kernel is None:
         return None
     tokens_major = [x.transpose(1, 2) for x in (q, k, v)]
     tokens_major = [x if x.stride(-1) == 1 else x.contiguous() for x in tokens_major]
@@ -148,12 +163,8 @@ def fused_self_attention(
     if qkv.dim() != 5 or qkv.size(2) != 3:
         raise ValueError(f"qkv must be (B, N, 3, H, D), got {tuple(qkv.shape)}")
     q, k, v = (t.transpose(1, 2) for t in qkv.unbind(2))
-    check_qkv(q, k, v, same_length=causal)
-    check_key_padding_mask(key_padding_mask, k)
-    if not eps > 0:
-        raise ValueError(f"eps must be > 0 (it guards the normaliser against 0), got {eps}")
-    kernel = fused_kernel_for(qkv.device)
-    if kernel is None or qkv.dtype not in getattr(kernel, "FUSED_DTYPES", ()):
+    kernel = _checked_kernel(q, k, v, causal, key_padding_mask, eps)
+    if kernel is None:
         return None
     if qkv.stride(-1) != 1:
         qkv = qkv.contiguous()

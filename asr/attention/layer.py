@@ -12,9 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .feature_maps import EluFeatureMap, FeatureMap, make_feature_map
-from .fused import fused_self_attention
-from .linear import RecurrentState, linear_attention, linear_attention_step
+from .feature_maps import FeatureMap, make_feature_map
+from .linear import RecurrentState, linear_attention_step, linear_self_attention
 from .softmax import softmax_attention
 
 KINDS = ("linear", "causal-linear", "softmax", "causal-softmax")
@@ -126,19 +125,13 @@ class AttentionLayer(QKVProjections):
         if self.feature_map is not None:
             if self.training:
                 self.feature_map.on_training_step()
-            out = None  # (B, N, H, D)
-            if type(self.feature_map) is EluFeatureMap:  # the fused kernel, gradient packed too
-                out = fused_self_attention(
-                    qkv, causal=self.causal, key_padding_mask=key_padding_mask, eps=self.eps
-                )
-            if out is None:
-                out = linear_attention(
-                    *self._heads(qkv),
-                    causal=self.causal,
-                    feature_map=self.feature_map,
-                    key_padding_mask=key_padding_mask,
-                    eps=self.eps,
-                ).transpose(1, 2)
+            out = linear_self_attention(
+                qkv,
+                causal=self.causal,
+                feature_map=self.feature_map,
+                key_padding_mask=key_padding_mask,
+                eps=self.eps,
+            )
             out = self.dropout(out)
         else:
             out = softmax_attention(

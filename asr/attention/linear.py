@@ -16,7 +16,7 @@ import torch
 
 from ._validation import check_key_padding_mask, check_qkv, check_same_dtype_device, check_tensor
 from .feature_maps import EluFeatureMap, FeatureMap, apply_feature_map
-from .fused import fused_linear_attention
+from .fused import fused_linear_attention, fused_self_attention
 from .kernel import causal_product
 
 FeatureMapLike = str | FeatureMap | Callable[[torch.Tensor], torch.Tensor]
@@ -66,6 +66,27 @@ def linear_attention(
     return composite_linear_attention(
         q, k, v, causal=causal, feature_map=feature_map, key_padding_mask=key_padding_mask, eps=eps
     )
+
+
+def linear_self_attention(
+    qkv: torch.Tensor,
+    *,
+    causal: bool,
+    feature_map: FeatureMapLike = "elu",
+    key_padding_mask: torch.Tensor | None = None,
+    eps: float = 1e-6,
+) -> torch.Tensor:
+    """:func:`linear_attention` of q, k, v packed as ``qkv (B, N, 3, H, D)`` (one projection's
+    output) -> ``(B, N, H, D)``. With elu+1 the fused kernel takes the packed tensor and returns
+    its gradient packed the same way (:func:`asr.attention.fused.fused_self_attention`)."""
+    if feature_map == "elu" or type(feature_map) is EluFeatureMap:
+        out = fused_self_attention(qkv, causal=causal, key_padding_mask=key_padding_mask, eps=eps)
+        if out is not None:
+            return out
+    q, k, v = (t.transpose(1, 2) for t in qkv.unbind(2))
+    return linear_attention(
+        q, k, v, causal=causal, feature_map=feature_map, key_padding_mask=key_padding_mask, eps=eps
+    ).transpose(1, 2)
 
 
 def composite_linear_attention(

@@ -21,13 +21,11 @@ import torch
 from torch import nn
 
 from asr.attention import (
-    EluFeatureMap,
     FavorFeatureMap,
     FeatureMap,
     RecurrentState,
     causal_product,
-    fused_self_attention,
-    linear_attention,
+    linear_self_attention,
     make_feature_map,
 )
 from asr.attention.layer import QKVProjections
@@ -127,19 +125,11 @@ class StreamingLinearAttention(QKVProjections):
     ) -> tuple[torch.Tensor, RecurrentState | None]:
         qkv = self._project_qkv(x)
         b, n = x.shape[:2]
-        out = None  # (B, N, H, D)
         if self.chunk <= 1 and state is None and not keep:
             # training, frame-causal: the library's causal linear attention (its fast kernels)
-            if type(self.feature_map) is EluFeatureMap:
-                out = fused_self_attention(qkv, causal=True, key_padding_mask=mask, eps=self.eps)
-            if out is None:
-                out = linear_attention(
-                    *self._heads(qkv),
-                    causal=True,
-                    feature_map=self.feature_map,
-                    key_padding_mask=mask,
-                    eps=self.eps,
-                ).transpose(1, 2)
+            out = linear_self_attention(
+                qkv, causal=True, feature_map=self.feature_map, key_padding_mask=mask, eps=self.eps
+            )
         else:
             out, state = stateful_linear_attention(
                 *self._heads(qkv),

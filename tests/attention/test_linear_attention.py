@@ -9,6 +9,7 @@ from asr.attention import (
     available_feature_maps,
     linear_attention,
     linear_attention_step,
+    linear_self_attention,
     make_feature_map,
     register_feature_map,
 )
@@ -180,3 +181,23 @@ def test_elu_feature_map_equals_elu_plus_one():
     (g,) = torch.autograd.grad(y.sum(), x)
     (g_want,) = torch.autograd.grad(want.sum(), x)
     assert torch.allclose(g, g_want, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("feature_map", ["elu", "relu"])
+@pytest.mark.parametrize("causal", [False, True])
+def test_packed_self_attention_equals_linear_attention(causal, feature_map):
+    """q, k, v packed (B, N, 3, H, D): the fused path (elu) and the composite one (relu) give
+    linear_attention's output over the three views, and gradients to the packed tensor."""
+    b, n, h, d = 2, 29, 3, 8
+    qkv = torch.randn(b, n, 3, h, d, dtype=torch.float64, requires_grad=True)
+    mask = torch.arange(n)[None, :] >= torch.tensor([n, 17])[:, None]
+    out = linear_self_attention(qkv, causal=causal, feature_map=feature_map, key_padding_mask=mask)
+    views = [t.transpose(1, 2) for t in qkv.unbind(2)]
+    want = linear_attention(
+        *views, causal=causal, feature_map=feature_map, key_padding_mask=mask
+    ).transpose(1, 2)
+    assert out.shape == (b, n, h, d) and _rel_err(out, want) < 1e-10
+    g = torch.randn_like(out)
+    (grad,) = torch.autograd.grad(out, qkv, g)
+    (grad_want,) = torch.autograd.grad(want, qkv, g)
+    assert _rel_err(grad, grad_want) < 1e-10
