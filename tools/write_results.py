@@ -72,6 +72,47 @@ def _numel(f: Any, key: str) -> int:
     return n
 
 
+def engine_counts(summary: dict) -> dict[str, dict[str, int]]:
+    """Word error counts per synthesiser, from the per-speaker figures of one summary.
+
+    The synthetic corpus names a speaker ``engine:voice`` (``flite:kal``); speakers without an
+    engine prefix are grouped under their own name.
+    """
+    out: dict[str, dict[str, int]] = {}
+    for speaker, figures in summary.get("speakers", {}).items():
+        total = out.setdefault(speaker.split(":", 1)[0], {"n": 0, "errors": 0})
+        total["n"] += figures["words"]["n"]
+        total["errors"] += figures["words"]["errors"]
+    return out
+
+
+def _engine_table(exp_dir: Path, splits: list[str], searches: list[str]) -> list[str]:
+    """WER per engine for each split and search; empty when every split has one engine."""
+    rows, engines = [], set()
+    for split in splits:
+        for search in searches:
+            path = exp_dir / "score" / split / search / "summary.json"
+            if not path.exists():
+                continue
+            counts = engine_counts(json.loads(path.read_text()))
+            engines |= set(counts)
+            cells = [
+                f"{e} {100 * c['errors'] / c['n']:.2f} ({c['n']} words)"
+                for e, c in sorted(counts.items())
+                if c["n"]
+            ]
+            rows.append(f"| {split} | {search} | {'; '.join(cells)} |")
+    if len(engines) < 2:
+        return []
+    return [
+        "",
+        "## WER % by synthesiser",
+        "| split | search | engine WER % (words) |",
+        "|---|---|---|",
+        *rows,
+    ]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--exp-dir", type=Path, required=True)
@@ -103,6 +144,7 @@ def main(argv: list[str] | None = None) -> None:
         "| split | search | WER % | CER % | utterances | words |",
         "|---|---|---|---|---|---|",
         *rows,
+        *_engine_table(args.exp_dir, args.splits, args.searches),
         "",
         f"Decoding (`beam_lm`: the package's decoding bundle, `asr-bundle show "
         f"{args.exp_dir / 'model.safetensors'}`): {_decode_options(args.exp_dir)}; "
