@@ -3,9 +3,10 @@
 One process builds all encoders and times them interleaved (every round runs each model once,
 the order rotating between rounds), so load from elsewhere hits them alike; it reports the
 median and the spread (min-max) of each model and the per-round ratios to the linear encoder.
-Peak memory is measured for each (model, length, batch) in a fresh process: resident-set
-high-water mark (``VmHWM``, reset through ``/proc/self/clear_refs``) minus the resident set
-after the model and the batch exist, over one forward+backward.
+Peak memory is measured for each (model, length, batch) in fresh processes, the median of
+``--memory-repeats`` interleaved between the models: resident-set high-water mark (``VmHWM``,
+reset through ``/proc/self/clear_refs``) minus the resident set after the model and the batch
+exist, over one forward+backward.
 
 Batches: 2 utterances of L seconds (100 frames/s, 80 filterbank dims) -- ``equal`` (L, L) and
 ``padded`` (L, round(0.92 L)): in the demo corpus's duration-bucketed batches an utterance is on
@@ -165,6 +166,20 @@ def measure_memory(args: argparse.Namespace, name: str, seconds: float, padded: 
     return {"error": f"exit {proc.returncode}: {tail[:200]}"}
 
 
+def summarise_memory(runs: list[dict]) -> dict:
+    """Median and range of one cell's fresh-process peaks (allocator and thread-pool state make
+    two processes differ by a few percent); the first error if any run failed."""
+    peaks = [r["peak_bytes"] for r in runs if "peak_bytes" in r]
+    if len(peaks) < len(runs):
+        return next(r for r in runs if "error" in r)
+    return {
+        "peak_bytes": statistics.median(peaks),
+        "min_bytes": min(peaks),
+        "max_bytes": max(peaks),
+        "runs": runs,
+    }
+
+
 def model_args(args: argparse.Namespace) -> list[str]:
     return [
         "--layers", str(args.layers), "--d-model", str(args.d_model), "--heads", str(args.heads),
@@ -230,6 +245,14 @@ def machine() -> str:
     return f"{machine_description()}, {torch.get_num_threads()} torch threads"
 
 
+def _memory_cell(cell: dict) -> str:
+    if "peak_bytes" not in cell:
+        return cell["error"]
+    mib = 2**20
+    spread = f" [{cell['min_bytes'] / mib:.0f}-{cell['max_bytes'] / mib:.0f}]"
+    return f"{cell['peak_bytes'] / mib:.0f}" + (spread if len(cell["runs"]) > 1 else "")
+
+
 def write_report(args, timing, memory, params, loads, out_dir: Path) -> str:
     lines = [
         "# Encoder benchmark",
@@ -270,17 +293,15 @@ def write_report(args, timing, memory, params, loads, out_dir: Path) -> str:
     if memory:
         lines += [
             "",
-            "Peak memory of one forward+backward, fresh process per cell (MiB, VmHWM - VmRSS):",
+            "Peak memory of one forward+backward, MiB (VmHWM - VmRSS), median [min-max] of "
+            f"{args.memory_repeats} fresh processes per cell, interleaved:",
             "",
             "| L | batch | " + " | ".join(names) + " |",
             "|---|---|" + "---|" * len(names),
         ]
         for key, per in memory.items():
             seconds, kind = key.split("/")
-            cells = [
-                f"{per[n]['peak_bytes'] / 2**20:.0f}" if "peak_bytes" in per[n] else per[n]["error"]
-                for n in names
-            ]
+            cells = [_memory_cell(per[n]) for n in names]
             lines.append(f"| {seconds} s | {kind} | " + " | ".join(cells) + " |")
     text = "\n".join(lines) + "\n"
     (out_dir / "bench_encoder.md").write_text(text)
@@ -317,6 +338,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-memory", action="store_true", help="skip the fresh-process memory runs")
     p.add_argument("--no-timing", action="store_true", help="only the fresh-process memory runs")
     p.add_argument("--memory-timeout", type=float, default=900.0)
+    p.add_argument(
+        "--memory-repeats", type=int, default=3, help="fresh processes per memory cell (median)"
+    )
     p.add_argument("--layers", type=int, default=9)
     p.add_argument("--d-model", type=int, default=256)
     p.add_argument("--heads", type=int, default=4)
@@ -360,11 +384,12 @@ def main(argv: list[str] | None = None) -> None:
         del models
         for seconds in args.seconds:
             for kind in args.batches:
-                per = {}
-                for name in args.models:
-                    per[name] = measure_memory(args, name, seconds, kind == "padded")
-                    print(f"  memory {seconds:g} s {kind} {name}: {per[name]}", flush=True)
-                memory[f"{seconds:g}/{kind}"] = per
+                runs: dict[str, list[dict]] = {name: [] for name in args.models}
+                for _ in range(args.memory_repeats):  # interleaved: one process per model a round
+                    for name in args.models:
+                        runs[name].append(measure_memory(args, name, seconds, kind == "padded"))
+                        print(f"  memory {seconds:g} s {kind} {name}: {runs[name][-1]}", flush=True)
+                memory[f"{seconds:g}/{kind}"] = {n: summarise_memory(r) for n, r in runs.items()}
     loads.append(os.getloadavg()[0])
     text = write_report(args, timing, memory, params, loads, out_dir)
     print(text)
