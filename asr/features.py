@@ -31,6 +31,10 @@ class FbankConfig:
 
     :param dither: Kaldi's default is 1.0; 0.0 keeps features deterministic (tests, caching).
     :param deltas: append delta and delta-delta features (feature_dim becomes 3 * num_mel_bins).
+    :param utterance_mean: subtract each utterance's mean log-mel vector (cepstral mean
+        normalisation done on the filterbank): a fixed spectral colouring, a channel's or a
+        synthesiser's, becomes an offset the features no longer carry. Needs the whole
+        utterance, so streaming refuses it.
     """
 
     num_mel_bins: int = 80
@@ -39,6 +43,7 @@ class FbankConfig:
     dither: float = 0.0
     deltas: bool = False
     sample_rate: int = 16000
+    utterance_mean: bool = False
 
     @property
     def feature_dim(self) -> int:
@@ -56,8 +61,10 @@ class FbankConfig:
         return cls(**d)
 
     def digest(self) -> str:
-        """Short hash of the settings, used to key cached features."""
-        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        """Short hash of the settings, used to key cached features (a switch that is off is
+        left out, so adding one keeps the caches made before it)."""
+        settings = {k: v for k, v in self.to_dict().items() if k != "utterance_mean" or v}
+        blob = json.dumps(settings, sort_keys=True).encode()
         return hashlib.sha1(blob).hexdigest()[:12]
 
 
@@ -103,6 +110,15 @@ def fbank_features(
         energy_floor=0.0,
         sample_frequency=float(cfg.sample_rate),
     )
+    return utterance_features_from_fbank(feats, cfg)
+
+
+def utterance_features_from_fbank(fbank: torch.Tensor, cfg: FbankConfig) -> torch.Tensor:
+    """The steps after the filterbank that read more than one frame (the utterance mean,
+    deltas): what a recording featurized in pieces must apply to the joined pieces."""
+    feats = fbank
+    if cfg.utterance_mean:
+        feats = feats - feats.mean(dim=0)
     if cfg.deltas:
         d1 = AF.compute_deltas(feats.T).T
         d2 = AF.compute_deltas(d1.T).T

@@ -8,9 +8,13 @@ the whole file), and the model sees overlapping chunks whose centres are kept.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from typing import Any
 
 import torch
+
+from asr.features import as_fbank_config, fbank_features, utterance_features_from_fbank
 
 
 def _cfg_get(cfg: Any, name: str, default: Any) -> Any:
@@ -33,7 +37,8 @@ def featurize_in_pieces(
     Filterbank frames are local (frame i reads samples [i*shift, i*shift + length)), so
     pieces that start on a frame boundary and overlap by ``length - shift`` samples give
     exactly the frames of the whole waveform, without the whole-file FFT buffers (about
-    1.2 GB for 30 minutes at 16 kHz).
+    1.2 GB for 30 minutes at 16 kHz). The steps that read other frames (the utterance mean,
+    deltas) run on the joined pieces, as ``package.featurize`` would run them in one go.
     """
     cfg = getattr(package, "fbank_config", None)
     shift_ms = _cfg_get(cfg, "frame_shift_ms", None)
@@ -47,13 +52,23 @@ def featurize_in_pieces(
     if total <= frames_per_piece * shift + length:
         return torch.as_tensor(package.featurize(wav, sample_rate))
     n_frames = 1 + (total - length) // shift  # Kaldi snip_edges framing
+    featurize = package.featurize
+    cfg = as_fbank_config(cfg)
+    frame_local = dataclasses.replace(cfg, utterance_mean=False, deltas=False)
+    if frame_local != cfg:  # pieces without the steps that read other frames; those run after
+        featurize = functools.partial(fbank_features, cfg=frame_local)
     pieces = []
     for first in range(0, n_frames, frames_per_piece):
         count = min(frames_per_piece, n_frames - first)
         a = first * shift
         piece = wav[a : a + (count - 1) * shift + length]
-        pieces.append(torch.as_tensor(package.featurize(piece, sample_rate))[:count])
-    return torch.cat(pieces, dim=0)
+        pieces.append(torch.as_tensor(featurize(piece, sample_rate))[:count])
+    feats = torch.cat(pieces, dim=0)
+    if frame_local != cfg:
+        feats = utterance_features_from_fbank(feats, cfg)
+        cmvn = getattr(package, "cmvn", None)
+        feats = cmvn(feats) if cmvn is not None else feats
+    return feats
 
 
 def log_probs_chunked(package: Any, feats: torch.Tensor, chunk: int, overlap: int) -> torch.Tensor:

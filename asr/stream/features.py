@@ -34,6 +34,11 @@ class StreamingFbank:
                 "streaming needs features without deltas (they read 2 frames ahead and are "
                 "smoothed at the utterance's end); train with features.deltas: false"
             )
+        if cfg.utterance_mean:
+            raise ValueError(
+                "streaming needs features without utterance_mean (the mean is over the whole "
+                "utterance, which a stream has not heard yet); train with utterance_mean: false"
+            )
         self.cfg = cfg
         self.cmvn = cmvn
         self.shift = int(cfg.sample_rate * cfg.frame_shift_ms / 1000)

@@ -59,6 +59,24 @@ def test_deltas_triple_the_dimension_and_config_round_trip() -> None:
         FbankConfig.from_dict({"num_mel_bins": 80, "bogus": 1})
 
 
+def test_utterance_mean_removes_a_fixed_colouring() -> None:
+    wav = torch.randn(int(torch.randint(8000, 20000, ()).item())) * 0.1
+    cfg = FbankConfig(num_mel_bins=40, utterance_mean=True)
+    raw = fbank_features(wav, 16000, FbankConfig(num_mel_bins=40))
+    feats = fbank_features(wav, 16000, cfg)
+    torch.testing.assert_close(feats, raw - raw.mean(0))
+    # a 2x louder copy is a constant log-mel offset: gone after the mean
+    torch.testing.assert_close(fbank_features(2 * wav, 16000, cfg), feats, atol=1e-4, rtol=0)
+    assert FbankConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_digest_of_settings_without_utterance_mean_is_unchanged() -> None:
+    # digests of the commits before the switch existed: their feature caches stay valid
+    assert FbankConfig().digest() == "c3276bbb60dc"
+    assert FbankConfig(num_mel_bins=40, deltas=True).digest() == "2da38be1ffe5"
+    assert FbankConfig(utterance_mean=True).digest() != FbankConfig().digest()
+
+
 def test_fbank_rejects_wrong_rate_and_handles_short_input() -> None:
     with pytest.raises(ValueError, match="8000 Hz"):
         fbank_features(torch.randn(8000), 8000, FbankConfig())

@@ -14,7 +14,7 @@ import torch
 import asr.inference as tr
 import asr.inference.transcriber
 from asr.decode import BeamSearchConfig
-from asr.features import FbankConfig, fbank_features
+from asr.features import FbankConfig, GlobalCMVN, fbank_features
 from asr.inference import DecodeOptions
 from asr.inference.cli import build_parser, options_from_args
 from asr.transcripts import read_transcripts
@@ -177,15 +177,27 @@ def test_chunk_stitching_reproduces_whole_decoding(tmp_path, np_rng, edge_loss):
     assert [(w.start, w.end) for w in chunked.words] == [(w.start, w.end) for w in whole.words]
 
 
-def test_featurize_in_pieces_matches_whole():
-    cfg = FbankConfig()
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        FbankConfig(),
+        FbankConfig(utterance_mean=True),
+        FbankConfig(deltas=True),
+        FbankConfig(utterance_mean=True, deltas=True),
+    ],
+    ids=["plain", "utterance_mean", "deltas", "utterance_mean_deltas"],
+)
+def test_featurize_in_pieces_matches_whole(cfg):
+    norm = GlobalCMVN(torch.randn(cfg.feature_dim), torch.rand(cfg.feature_dim) + 0.5)
 
     class Pkg:
         fbank_config = cfg
 
+        cmvn = norm
+
         @staticmethod
         def featurize(w, sr):
-            return fbank_features(torch.as_tensor(w), sr, cfg)
+            return norm(fbank_features(torch.as_tensor(w), sr, cfg))
 
     wav = torch.randn(int(SR * random.uniform(7.0, 9.0))) * 0.1
     whole = Pkg.featurize(wav, SR)

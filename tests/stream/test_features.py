@@ -51,3 +51,8 @@ def test_reset_starts_a_new_stream() -> None:
 def test_deltas_are_refused_with_the_fix() -> None:
     with pytest.raises(ValueError, match="deltas: false"):
         StreamingFbank(FbankConfig(deltas=True))
+
+
+def test_utterance_mean_is_refused_with_the_fix() -> None:
+    with pytest.raises(ValueError, match="utterance_mean: false"):
+        StreamingFbank(FbankConfig(utterance_mean=True))
