@@ -95,6 +95,37 @@ __device__ __forceinline__ void load_sequence_tile(float* dst, int ld, const T* 
   }
 }
 
+// This thread's 4 x 4 block of X^T Y over the kChunk rows of two shared tiles (leading dimension
+// ld): rows 4 ty + r of X^T (columns of X) and columns 4 tx + q of Y. How a chunk's state
+// phi(K_c)^T V_c (or B_c^T C_c) is formed.
+__device__ __forceinline__ void chunk_gram_micro_tile(float (&acc)[kMicro][kMicro], const float* xs,
+                                                      const float* ys, int ld, int tx, int ty) {
+#pragma unroll 4
+  for (int s = 0; s < kChunk; ++s) {
+    const float4 x = load4(xs + s * ld + kMicro * ty);
+    const float4 y = load4(ys + s * ld + kMicro * tx);
+    axpy4(acc[0], x.x, y);
+    axpy4(acc[1], x.y, y);
+    axpy4(acc[2], x.z, y);
+    axpy4(acc[3], x.w, y);
+  }
+}
+
+// Write a 4 x 4 block to rows row0.. and columns col0.. of a row-major (rows, cols) matrix,
+// dropping what falls outside it.
+__device__ __forceinline__ void store_micro_tile(float* out, const float (&acc)[kMicro][kMicro],
+                                                 int rows, int cols, int row0, int col0) {
+#pragma unroll
+  for (int r = 0; r < kMicro; ++r) {
+    const int row = row0 + r;
+#pragma unroll
+    for (int q = 0; q < kMicro; ++q) {
+      const int col = col0 + q;
+      if (row < rows && col < cols) out[static_cast<int64_t>(row) * cols + col] = acc[r][q];
+    }
+  }
+}
+
 // Kernel 1: per-chunk states T_c = B_c^T C_c, one 64 x 64 tile of (D, M) per block.
 // grid.x = bh * (n_chunks - 1) + chunk (the last chunk's state is never needed),
 // grid.y = d_tile * m_tiles + m_tile.
@@ -121,26 +152,10 @@ __global__ void __launch_bounds__(kThreads)
   const int tx = threadIdx.x % kSide;
   const int ty = threadIdx.x / kSide;
   float acc[kMicro][kMicro] = {};
-#pragma unroll 4
-  for (int s = 0; s < kChunk; ++s) {
-    const float4 x = load4(bs + s * ld + kMicro * ty);
-    const float4 y = load4(cs + s * ld + kMicro * tx);
-    axpy4(acc[0], x.x, y);
-    axpy4(acc[1], x.y, y);
-    axpy4(acc[2], x.z, y);
-    axpy4(acc[3], x.w, y);
-  }
+  chunk_gram_micro_tile(acc, bs, cs, ld, tx, ty);
 
   float* out = states + (bh * n_chunks + chunk) * static_cast<int64_t>(d) * m;
-#pragma unroll
-  for (int r = 0; r < kMicro; ++r) {
-    const int row = d0 + kMicro * ty + r;
-#pragma unroll
-    for (int q = 0; q < kMicro; ++q) {
-      const int col = m0 + kMicro * tx + q;
-      if (row < d && col < m) out[static_cast<int64_t>(row) * m + col] = acc[r][q];
-    }
-  }
+  store_micro_tile(out, acc, d, m, d0 + kMicro * ty, m0 + kMicro * tx);
 }
 
 // Kernel 2: in-place exclusive prefix sum over chunks, one thread per (bh, d, m) entry.

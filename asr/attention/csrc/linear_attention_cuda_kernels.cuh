@@ -80,26 +80,10 @@ __global__ void __launch_bounds__(kThreads)
   const int tx = threadIdx.x % kSide;
   const int ty = threadIdx.x / kSide;
   float acc[kMicro][kMicro] = {};
-#pragma unroll 4
-  for (int s = 0; s < kChunk; ++s) {
-    const float4 x = load4(bs + s * ld + kMicro * ty);
-    const float4 y = load4(cs + s * ld + kMicro * tx);
-    axpy4(acc[0], x.x, y);
-    axpy4(acc[1], x.y, y);
-    axpy4(acc[2], x.z, y);
-    axpy4(acc[3], x.w, y);
-  }
+  chunk_gram_micro_tile(acc, bs, cs, ld, tx, ty);
   const int64_t entry = bh * n_chunks + chunk;
-  float* out = states + entry * static_cast<int64_t>(d) * m;
-#pragma unroll
-  for (int r = 0; r < kMicro; ++r) {
-    const int row = d0 + kMicro * ty + r;
-#pragma unroll
-    for (int q = 0; q < kMicro; ++q) {
-      const int col = m0 + kMicro * tx + q;
-      if (row < d && col < m) out[static_cast<int64_t>(row) * m + col] = acc[r][q];
-    }
-  }
+  store_micro_tile(states + entry * static_cast<int64_t>(d) * m, acc, d, m, d0 + kMicro * ty,
+                   m0 + kMicro * tx);
   if (m0 == 0 && threadIdx.x < kTile && d0 + static_cast<int>(threadIdx.x) < d) {
     float s = 0.0f;
     for (int r = 0; r < kChunk; ++r) s += bs[r * ld + threadIdx.x];
