@@ -354,6 +354,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--worker-seconds", type=float, help=argparse.SUPPRESS)
     p.add_argument("--worker-padded", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.memory_repeats < 1:
+        p.error("--memory-repeats must be at least 1")
     args.argv = list(sys.argv[1:] if argv is None else argv)
     return args
 

@@ -87,7 +87,7 @@ def engine_counts(summary: dict) -> dict[str, dict[str, int]]:
 
 
 def _engine_table(exp_dir: Path, splits: list[str], searches: list[str]) -> list[str]:
-    """WER per engine for each split and search; empty when every split has one engine."""
+    """WER per engine for each split and search; empty when the run heard fewer than two."""
     rows, engines = [], set()
     for split in splits:
         for search in searches:
@@ -95,7 +95,7 @@ def _engine_table(exp_dir: Path, splits: list[str], searches: list[str]) -> list
             if not path.exists():
                 continue
             counts = engine_counts(json.loads(path.read_text()))
-            engines |= set(counts)
+            engines |= {e for e, c in counts.items() if c["n"]}
             cells = [
                 f"{e} {100 * c['errors'] / c['n']:.2f} ({c['n']} words)"
                 for e, c in sorted(counts.items())

@@ -53,9 +53,12 @@ def featurize_in_pieces(
         return torch.as_tensor(package.featurize(wav, sample_rate))
     n_frames = 1 + (total - length) // shift  # Kaldi snip_edges framing
     featurize = package.featurize
-    cfg = as_fbank_config(cfg)
-    frame_local = dataclasses.replace(cfg, utterance_mean=False, deltas=False)
-    if frame_local != cfg:  # pieces without the steps that read other frames; those run after
+    # Steps that read other frames (utterance mean, deltas) run on the joined pieces: then the
+    # pieces are bare filterbanks and CMVN comes last, as ModelPackage.featurize orders them.
+    whole_utterance_steps = any(_cfg_get(cfg, k, False) for k in ("utterance_mean", "deltas"))
+    if whole_utterance_steps:
+        cfg = as_fbank_config(cfg)
+        frame_local = dataclasses.replace(cfg, utterance_mean=False, deltas=False)
         featurize = functools.partial(fbank_features, cfg=frame_local)
     pieces = []
     for first in range(0, n_frames, frames_per_piece):
@@ -64,7 +67,7 @@ def featurize_in_pieces(
         piece = wav[a : a + (count - 1) * shift + length]
         pieces.append(torch.as_tensor(featurize(piece, sample_rate))[:count])
     feats = torch.cat(pieces, dim=0)
-    if frame_local != cfg:
+    if whole_utterance_steps:
         feats = utterance_features_from_fbank(feats, cfg)
         cmvn = getattr(package, "cmvn", None)
         feats = cmvn(feats) if cmvn is not None else feats

@@ -50,6 +50,9 @@ def test_engine_table_only_when_a_run_heard_two_engines(write_results, tmp_path)
     one = tmp_path / "one"
     _summary(one, "test", {"espeak-ng:en-us": _words(10, 1)})
     assert write_results._engine_table(one, ["test"], ["beam_lm"]) == []
+    silent = tmp_path / "silent"  # a second engine with no words scored is not heard
+    _summary(silent, "test", {"espeak-ng:en-us": _words(10, 1), "flite:kal": _words(0, 0)})
+    assert write_results._engine_table(silent, ["test"], ["beam_lm"]) == []
 
     two = tmp_path / "two"
     _summary(two, "test", {"espeak-ng:en-us": _words(10, 1), "flite:kal": _words(20, 5)})
