@@ -28,6 +28,11 @@ def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float32 if dtype in _HALF_DTYPES else dtype
 
 
+def _is_elu_plus_one(feature_map: FeatureMapLike) -> bool:
+    """The feature map the fused kernels implement."""
+    return feature_map == "elu" or type(feature_map) is EluFeatureMap
+
+
 def _check_eps(eps: float) -> None:
     if not eps > 0:
         raise ValueError(f"eps must be > 0 (it guards the normaliser against 0), got {eps}")
@@ -57,7 +62,7 @@ def linear_attention(
     check_qkv(q, k, v, same_length=causal)
     check_key_padding_mask(key_padding_mask, k)
     _check_eps(eps)
-    if feature_map == "elu" or type(feature_map) is EluFeatureMap:
+    if _is_elu_plus_one(feature_map):
         out = fused_linear_attention(
             q, k, v, causal=causal, key_padding_mask=key_padding_mask, eps=eps
         )
@@ -79,7 +84,7 @@ def linear_self_attention(
     """:func:`linear_attention` of q, k, v packed as ``qkv (B, N, 3, H, D)`` (one projection's
     output) -> ``(B, N, H, D)``. With elu+1 the fused kernel takes the packed tensor and returns
     its gradient packed the same way (:func:`asr.attention.fused.fused_self_attention`)."""
-    if feature_map == "elu" or type(feature_map) is EluFeatureMap:
+    if _is_elu_plus_one(feature_map):
         out = fused_self_attention(qkv, causal=causal, key_padding_mask=key_padding_mask, eps=eps)
         if out is not None:
             return out

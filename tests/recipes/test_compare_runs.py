@@ -1,23 +1,14 @@
 """tools/compare_runs.py builds its table from the files a run leaves behind."""
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-TOOLS = Path(__file__).resolve().parents[2] / "tools"
-
 
 @pytest.fixture(scope="module")
-def compare_runs():
-    sys.path.insert(0, str(TOOLS))
-    try:
-        import compare_runs
-
-        yield compare_runs
-    finally:
-        sys.path.remove(str(TOOLS))
+def compare_runs(load_tool):
+    return load_tool("compare_runs")
 
 
 def _fake_run(root: Path, name: str, wer: float, train_s: int, metric: str) -> Path:

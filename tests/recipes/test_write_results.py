@@ -1,23 +1,14 @@
 """tools/write_results.py: the per-synthesiser WER table of a multi-engine run."""
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-TOOLS = Path(__file__).resolve().parents[2] / "tools"
-
 
 @pytest.fixture(scope="module")
-def write_results():
-    sys.path.insert(0, str(TOOLS))
-    try:
-        import write_results
-
-        yield write_results
-    finally:
-        sys.path.remove(str(TOOLS))
+def write_results(load_tool):
+    return load_tool("write_results")
 
 
 def _words(n: int, errors: int) -> dict:
