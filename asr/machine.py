@@ -30,3 +30,27 @@ def machine_description() -> str:
         pass
     gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", no GPU"
     return f"{cpu_model()}, {os.cpu_count()} cores{mem}{gpu}; torch {torch.__version__}"
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def native_bf16(accelerator: str | None = "cpu") -> bool:
+    """Whether ``accelerator`` (a Lightning name: cpu, gpu, cuda, auto) does bf16 arithmetic in
+    hardware. Only then is bf16 autocast faster than fp32: a CPU without AVX512-BF16 or AMX
+    emulates it, an NVIDIA GPU before Ampere has no bf16 tensor cores."""
+    import torch
+
+    if accelerator in ("gpu", "cuda", "auto", None) and torch.cuda.is_available():
+        return torch.cuda.get_device_capability()[0] >= 8
+    if accelerator in ("gpu", "cuda"):
+        return False
+    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())

@@ -28,6 +28,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from asr.data.resume import ResumableDataModule
 from asr.lightning import CTCLightningModule
+from asr.machine import native_bf16
 from asr.package import package_from_checkpoints
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,10 @@ class RunOptions:
     :param package_path: where to write the model package (default
         ``<default_root_dir>/model.safetensors``); empty string = do not package.
     :param package_average: average the best N checkpoints into the package (1 = best only).
+    :param bf16_when_native: train in ``bf16-mixed`` (weights and loss stay float32) where the
+        hardware computes bf16 natively (:func:`asr.machine.native_bf16`), whatever
+        ``trainer.precision`` says; elsewhere ``trainer.precision`` stands, since emulated bf16
+        is slower than float32.
     """
 
     save_top_k: int = 3
@@ -52,6 +57,7 @@ class RunOptions:
     resume: bool = True
     package_path: str | None = None
     package_average: int = 1
+    bf16_when_native: bool = False
 
 
 def checkpoint_callbacks(
@@ -113,6 +119,10 @@ class TrainCLI(LightningCLI):
             *(user if isinstance(user, list) else [user]),
             *checkpoint_callbacks(root, self.run_options(), metric, self.checkpoint_label),
         ]
+        if self.run_options().bf16_when_native and native_bf16(trainer_config.get("accelerator")):
+            print("training in bf16-mixed precision: this hardware computes bf16 natively")
+            warnings.filterwarnings("ignore", "Precision bf16-mixed is not supported by the model")
+            kwargs["precision"] = "bf16-mixed"
         if trainer_config.get("logger") in (None, True):
             kwargs["logger"] = [
                 TensorBoardLogger(root, name="tensorboard", version=""),

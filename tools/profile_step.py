@@ -46,7 +46,8 @@ def train_step(args: argparse.Namespace) -> Callable[[], None]:
     target_lengths = torch.full((args.batch,), n_tokens)
 
     def step() -> None:
-        log_probs, out_lengths = model(x, lengths)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=getattr(args, "bf16", False)):
+            log_probs, out_lengths = model(x, lengths)
         loss = torch.nn.functional.ctc_loss(
             log_probs.transpose(0, 1), targets, out_lengths, target_lengths, zero_infinity=True
         )
@@ -84,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=3.3, help="train: seconds per utterance")
     p.add_argument("--batch", type=int, help="utterances (train, 12) or sequences (generate, 1)")
     p.add_argument("--vocab", type=int, default=72, help="train: output units")
+    p.add_argument("--bf16", action="store_true", help="train: bf16 autocast (bf16-mixed)")
     p.add_argument(
         "--attention", default="causal-linear", choices=("causal-linear", "causal-softmax")
     )

@@ -108,3 +108,33 @@ def test_rerunning_the_same_command_continues(tmp_path: Path) -> None:
     main(["--config", str(conf), "--trainer.max_epochs", "2"])  # same command + one more epoch
     step2 = torch.load(last, weights_only=True)["global_step"]
     assert step2 == 2 * step1  # continued where it stopped, did not start over
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_only_where_the_hardware_has_it(tmp_path: Path, monkeypatch, native: bool) -> None:
+    """run.bf16_when_native trains in bf16-mixed on hardware with bf16 arithmetic and leaves
+    trainer.precision alone elsewhere, where emulated bf16 would be slower than float32."""
+    import asr.train
+
+    monkeypatch.setattr(asr.train, "native_bf16", lambda accelerator: native)
+    paths = write_corpus(tmp_path / "data")
+    conf = _config(tmp_path, paths)
+    cli = build_cli(["--config", str(conf), "--run.bf16_when_native", "true"])
+    assert cli.trainer.precision == ("bf16-mixed" if native else "32-true")
+    assert build_cli(["--config", str(conf)]).trainer.precision == "32-true"  # off by default
+
+
+def test_native_bf16_reads_the_cpu_flags(monkeypatch) -> None:
+    import asr.machine
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for flags, expected in (
+        ({"avx512f"}, False),
+        ({"avx512f", "avx512_bf16"}, True),
+        ({"amx_bf16", "amx_tile"}, True),
+        (set(), False),
+    ):
+        monkeypatch.setattr(asr.machine, "cpu_flags", lambda f=flags: frozenset(f))
+        assert asr.machine.native_bf16("cpu") is expected
+        assert asr.machine.native_bf16("auto") is expected
+    assert asr.machine.native_bf16("gpu") is False  # asked for a GPU that is not there
