@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
 from profile_step import train_step
@@ -20,7 +21,9 @@ from profile_step import train_step
 from asr.machine import machine_description, native_bf16
 
 
-def time_rounds(steps: dict[str, object], rounds: int, per_round: int) -> dict[str, list[float]]:
+def time_rounds(
+    steps: dict[str, Callable[[], None]], rounds: int, per_round: int
+) -> dict[str, list[float]]:
     """Seconds per step of each named step function, one list entry per round."""
     times: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(rounds):
