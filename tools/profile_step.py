@@ -46,7 +46,7 @@ def train_step(args: argparse.Namespace) -> Callable[[], None]:
     target_lengths = torch.full((args.batch,), n_tokens)
 
     def step() -> None:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=getattr(args, "bf16", False)):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
             log_probs, out_lengths = model(x, lengths)
         loss = torch.nn.functional.ctc_loss(
             log_probs.transpose(0, 1), targets, out_lengths, target_lengths, zero_infinity=True
