@@ -19,6 +19,11 @@ memory against the position (peak of each 64-token window: VmHWM reset through
 /proc/self/clear_refs); the no-cache mode is timed at sampled positions. When the no-cache mode
 would take too long to run in full (batch > 1 or more than 784 tokens), its images/s is the sum
 of its per-token times interpolated between sampled positions, and is labelled as estimated.
+
+The weight floor: every mode reads every weight matrix once per token step (at batch 1 a
+matrix-vector product per layer, bound by memory bandwidth), so one pass of a (batch, in) input
+through the model's linear layers, timed alone, is the least a token can cost. Its sum over an
+image bounds how much faster the recurrent mode can be than each baseline on this machine.
 """
 
 from __future__ import annotations
@@ -151,6 +156,29 @@ def recompute_token_seconds(
         sample_tokens(level_probs(params, cfg.output, cfg.vocab_size), generator=gen)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+@torch.inference_mode()
+def weight_pass_seconds(model: CausalTransformer, batch: int, rounds: int = 7) -> dict:
+    """Median time of one (batch, in) input through each of ``model``'s linear layers in turn:
+    the weight reads a token step cannot avoid (the attention itself left out)."""
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    inputs = [torch.randn(batch, m.in_features) for m in linears]
+    passes = 20
+
+    def one_pass() -> None:
+        for m, x in zip(linears, inputs, strict=True):
+            m(x)
+
+    one_pass()
+    times = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for _ in range(passes):
+            one_pass()
+        times.append((time.perf_counter() - t0) / passes)
+    nbytes = sum(p.numel() * p.element_size() for m in linears for p in m.parameters())
+    return {"seconds": statistics.median(times), "bytes": nbytes, "layers": len(linears)}
 
 
 def default_positions(length: int) -> list[int]:
@@ -287,7 +315,9 @@ def throughput(args: argparse.Namespace, models: dict[str, CausalTransformer]) -
             "positions": [p + 1 for p in positions],
             "ms_per_token": [1e3 * s for s in secs],
         }
-    return {"length": length, "batch": args.batch, "modes": result}
+    floor = weight_pass_seconds(models["linear"], args.batch)
+    floor["image_seconds"] = length * floor["seconds"]
+    return {"length": length, "batch": args.batch, "modes": result, "weight_floor": floor}
 
 
 # ----------------------------------------------------------------------------- reporting
@@ -359,6 +389,21 @@ def markdown(args: argparse.Namespace, models: dict, tp: dict | None, curves: di
                 f"| {mode} | {r['images_per_s']:.4g} | {runs} | {base / r['images_per_s']:.2f}x "
                 f"| {r['how']} |"
             )
+        floor = tp["weight_floor"]
+        ceilings = "; ".join(
+            f"{mode} at most {args.batch / r['images_per_s'] / floor['image_seconds']:.3g}x "
+            f"(measured {base / r['images_per_s']:.3g}x)"
+            for mode, r in tp["modes"].items()
+            if mode != "linear_recurrent"
+        )
+        lines += [
+            "",
+            f"Weight floor: one pass of a batch-{tp['batch']} input through the model's "
+            f"{floor['layers']} linear layers ({floor['bytes'] / 1e6:.1f} MB of weights) takes "
+            f"{1e3 * floor['seconds']:.3f} ms, so {tp['length']} tokens take at least "
+            f"{floor['image_seconds']:.3g} s in any mode. How much faster the recurrent mode "
+            f"could be than each baseline if nothing but those reads cost time: {ceilings}.",
+        ]
     if curves:
         lines += ["", "Per-position runs (one image each):", ""]
         lines += ["| mode | ms/token first 64 | ms/token last 64 | peak MiB first window | last window |",

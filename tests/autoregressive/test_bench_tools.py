@@ -32,9 +32,22 @@ TINY = ["--layers", "1", "--d-model", "16", "--repeats", "1", "--threads", "1"]
 def test_bench_generation_prints_the_three_modes_last(capsys):
     bench = load("bench_generation")
     bench.main([*TINY, "--length", "40"])
-    last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    out = capsys.readouterr().out
+    last = json.loads(out.strip().splitlines()[-1])
     assert set(last) == {"linear_recurrent", "softmax_cache", "softmax_nocache"}
     assert all(v > 0 for v in last.values())
+    assert "Weight floor" in out and "softmax_nocache at most" in out
+
+
+def test_weight_pass_reads_every_linear_layer():
+    bench = load("bench_generation")
+    models = bench.build_models(bench.parse_args(TINY))
+    model = models["linear"]
+    floor = bench.weight_pass_seconds(model, batch=1, rounds=1)
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert floor["layers"] == len(linears) > 0
+    assert floor["bytes"] == 4 * sum(p.numel() for m in linears for p in m.parameters())
+    assert floor["seconds"] > 0
 
 
 def test_bench_generation_estimates_nocache_at_batch_above_one(capsys, tmp_path):
