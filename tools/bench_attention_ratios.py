@@ -109,7 +109,9 @@ def layer_contenders(args: argparse.Namespace, padded: bool) -> dict[str, Callab
                 layer.zero_grad(set_to_none=True)
                 xi = x.detach().requires_grad_()
                 t0 = time.perf_counter()
-                layer(xi, key_padding_mask=mask).backward(grad)
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+                    out = layer(xi, key_padding_mask=mask)
+                out.backward(grad.to(out.dtype))
                 return time.perf_counter() - t0
             finally:
                 fused_module.fused_kernel_for = saved
@@ -134,7 +136,8 @@ def run_layer(args: argparse.Namespace) -> str:
     lines += header(args, load)
     lines += [
         f"AttentionLayer (q/k/v/out projections included), B=2, N={args.frames}, d_model "
-        f"{args.d_model}, {args.heads} heads, fp32, forward + backward; median [min-max] of "
+        f"{args.d_model}, {args.heads} heads, {'bf16 autocast' if args.bf16 else 'fp32'}, "
+        f"forward + backward; median [min-max] of "
         f"{args.rounds} interleaved rounds, seconds.",
         "",
         "| batch | linear (fused) | linear (composite) | softmax (SDPA) | softmax / linear | "
@@ -311,6 +314,7 @@ def main(argv: list[str] | None = None) -> None:
         "--fallback-n", type=int, nargs="*", default=[4096], help="kernel: time the fallback here"
     )
     p.add_argument("--compile", action="store_true", help="layer: add torch.compile's version")
+    p.add_argument("--bf16", action="store_true", help="layer: forward under bf16 autocast")
     p.add_argument(
         "--previous-kernel",
         metavar="CPP",

@@ -42,6 +42,28 @@ PADDED_FRACTION = 0.92  # mean utterance / batch-max duration in the demo corpus
 MODELS = ("linear", "softmax", "bilstm")
 # on request: the Bi-LSTM's former packed-sequence path; the linear encoder through torch.compile
 EXTRA_MODELS = ("bilstm-packed", "linear-compiled")
+PRECISIONS = ("fp32", "bf16")  # a model given as NAME:fp32 or NAME:bf16 ignores --bf16
+
+
+def model_label(text: str) -> str:
+    """argparse type of --models: NAME or NAME:PRECISION."""
+    name, _, precision = text.partition(":")
+    if name not in MODELS + EXTRA_MODELS or (precision and precision not in PRECISIONS):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected one of {', '.join(MODELS + EXTRA_MODELS)}, optionally "
+            f"followed by :fp32 or :bf16"
+        )
+    return text
+
+
+def model_name(label: str) -> str:
+    return label.partition(":")[0]
+
+
+def runs_bf16(label: str, args: argparse.Namespace) -> bool:
+    """The model's own precision if its label names one, else --bf16's."""
+    precision = label.partition(":")[2]
+    return precision == "bf16" if precision else args.bf16
 
 
 def make_encoder(name: str, args: argparse.Namespace) -> nn.Module:
@@ -101,11 +123,15 @@ def make_batch(lengths: list[int], seed: int = 0) -> tuple[torch.Tensor, torch.T
     return features, torch.tensor(lengths)
 
 
-def fwd_bwd(model: nn.Module, features: torch.Tensor, lengths: torch.Tensor) -> float:
-    """Seconds for one forward + backward (gradient of a fixed random projection of the output)."""
+def fwd_bwd(
+    model: nn.Module, features: torch.Tensor, lengths: torch.Tensor, bf16: bool = False
+) -> float:
+    """Seconds for one forward + backward (gradient of a fixed random projection of the output);
+    ``bf16``: the forward under bf16 autocast, as Lightning's ``bf16-mixed`` trains."""
     model.zero_grad(set_to_none=True)
     t0 = time.perf_counter()
-    out, _ = model(features, lengths)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        out, _ = model(features, lengths)
     gen = torch.Generator().manual_seed(1)
     grad = torch.randn(out.shape, generator=gen, dtype=out.dtype)
     out.backward(grad)
@@ -129,10 +155,11 @@ def _status_bytes(field: str) -> int:
 def memory_worker(args: argparse.Namespace) -> dict:
     """Peak resident-memory growth of one forward+backward, in this (fresh) process."""
     torch.manual_seed(0)
-    model = make_encoder(args.worker, args).train()
+    model = make_encoder(model_name(args.worker), args).train()
+    bf16 = runs_bf16(args.worker, args)
     features, lengths = make_batch(batch_lengths(args.worker_seconds, args.worker_padded))
     small_f, small_l = make_batch([100, 100])
-    fwd_bwd(model, small_f, small_l)  # load kernels and libraries first
+    fwd_bwd(model, small_f, small_l, bf16)  # load kernels and libraries first
     model.zero_grad(set_to_none=True)
     base = _status_bytes("VmRSS")
     try:
@@ -140,7 +167,7 @@ def memory_worker(args: argparse.Namespace) -> dict:
         method = "VmHWM-VmRSS"
     except OSError:
         method = "VmHWM (not reset: upper bound)"
-    seconds = fwd_bwd(model, features, lengths)
+    seconds = fwd_bwd(model, features, lengths, bf16)
     return {"peak_bytes": _status_bytes("VmHWM") - base, "seconds": seconds, "method": method}
 
 
@@ -185,7 +212,7 @@ def model_args(args: argparse.Namespace) -> list[str]:
         "--layers", str(args.layers), "--d-model", str(args.d_model), "--heads", str(args.heads),
         "--d-ff", str(args.d_ff), "--conv-channels", str(args.conv_channels),
         "--lstm-hidden", str(args.lstm_hidden), "--lstm-layers", str(args.lstm_layers),
-        "--positional", args.positional,
+        "--positional", args.positional, *(["--bf16"] if args.bf16 else []),
     ]  # fmt: skip
 
 
@@ -200,7 +227,7 @@ def time_interleaved(
     names = list(models)
     times: dict[str, list[float]] = {n: [] for n in names}
     for name in names:  # warm-up at this length
-        first = fwd_bwd(models[name], features, lengths)
+        first = fwd_bwd(models[name], features, lengths, runs_bf16(name, args))
         if first > args.time_cap:
             times[name].append(first)
     for r in range(args.repeats):
@@ -208,7 +235,7 @@ def time_interleaved(
         for name in order:
             if times[name] and times[name][0] > args.time_cap:
                 continue
-            times[name].append(fwd_bwd(models[name], features, lengths))
+            times[name].append(fwd_bwd(models[name], features, lengths, runs_bf16(name, args)))
         print(f"  {seconds:g} s {'padded' if padded else 'equal'} round {r + 1}: "
               + ", ".join(f"{n} {times[n][-1]:.3f}" for n in names), flush=True)  # fmt: skip
     result = {}
@@ -221,10 +248,11 @@ def time_interleaved(
             "runs": len(ts),
             "times": ts,
         }
-    base = times.get("linear")
-    if base:
+    base_name = next((n for n in names if model_name(n) == "linear"), None)
+    if base_name:
+        base = times[base_name]
         for name in names:
-            if name == "linear":
+            if name == base_name:
                 continue
             ts = times[name]
             paired = [t / b for t, b in zip(ts, base, strict=False)]
@@ -266,16 +294,20 @@ def write_report(args, timing, memory, params, loads, out_dir: Path) -> str:
         f"positions; Bi-LSTM {args.lstm_layers} x {args.lstm_hidden} per direction. Parameters: "
         + ", ".join(f"{n} {p / 1e6:.2f}M" for n, p in params.items())
         + ".",
-        f"Batch 2: equal (L, L), padded (L, {PADDED_FRACTION} L); forward + backward, dropout 0"
+        f"Batch 2: equal (L, L), padded (L, {PADDED_FRACTION} L); forward + backward, dropout 0, "
+        + ("bf16 autocast" if args.bf16 else "float32")
+        + (" unless a model's label names its precision" if any(":" in m for m in args.models)
+           else "")
         + (f"; median [min-max] of {args.repeats} interleaved rounds after a warm-up." if timing
            else "."),
     ]  # fmt: skip
     names = timing_models(timing) if timing else list(args.models)
+    base = next((n for n in names if model_name(n) == "linear"), None)
     if timing:
         lines += [
             "",
             "| L | batch | " + " | ".join(f"{n} s" for n in names)
-            + " | " + " | ".join(f"{n} / linear" for n in names if n != "linear") + " |",
+            + " | " + " | ".join(f"{n} / linear" for n in names if n != base) + " |",
             "|---|---|" + "---|" * (2 * len(names) - 1),
         ]  # fmt: skip
     for key, per in timing.items():
@@ -287,7 +319,7 @@ def write_report(args, timing, memory, params, loads, out_dir: Path) -> str:
             f"{per[n]['ratio_to_linear']['median']:.2f}x "
             f"[{per[n]['ratio_to_linear']['min']:.2f}-{per[n]['ratio_to_linear']['max']:.2f}]"
             for n in names
-            if n != "linear" and "ratio_to_linear" in per[n]
+            if n != base and "ratio_to_linear" in per[n]
         ]
         lines.append(f"| {seconds} s | {kind} | " + " | ".join(cells + ratios) + " |")
     if memory:
@@ -331,7 +363,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--seconds", type=float, nargs="+", default=[20, 60, 180])
     p.add_argument("--batches", nargs="+", default=["equal", "padded"], choices=["equal", "padded"])
-    p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS + EXTRA_MODELS)
+    p.add_argument(
+        "--models", nargs="+", default=list(MODELS), type=model_label,
+        help=f"of {', '.join(MODELS + EXTRA_MODELS)}; NAME:fp32 or NAME:bf16 fixes one's precision",
+    )  # fmt: skip
     p.add_argument("--repeats", type=int, default=5, help="interleaved timed rounds")
     p.add_argument("--time-cap", type=float, default=60.0, help="a model whose warm-up takes "
                    "longer than this many seconds is timed once")  # fmt: skip
@@ -349,6 +384,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--positional", default="conv", choices=["conv", "sinusoidal", "none"])
     p.add_argument("--lstm-hidden", type=int, default=336)
     p.add_argument("--lstm-layers", type=int, default=3)
+    p.add_argument("--bf16", action="store_true", help="forward under bf16 autocast (bf16-mixed)")
     p.add_argument("--out-dir", default="exp/bench_encoder")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--worker-seconds", type=float, help=argparse.SUPPRESS)
@@ -373,7 +409,7 @@ def main(argv: list[str] | None = None) -> None:
     loads = [os.getloadavg()[0]]
     print(f"machine: {machine()}; load {loads[0]:.2f}", flush=True)
     torch.manual_seed(0)
-    models = {name: make_encoder(name, args).train() for name in args.models}
+    models = {label: make_encoder(model_name(label), args).train() for label in args.models}
     params = {name: n_params(m) for name, m in models.items()}
     timing: dict[str, dict] = {}
     for seconds in args.seconds if not args.no_timing else []:

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 BENCH = Path(__file__).resolve().parents[2] / "tools" / "bench_attention.py"
 
@@ -49,3 +50,21 @@ def test_quadratic_method_skipped_past_memory_cap(bench):
     reason = bench.predicted_skip(args, bench.METHODS["causal-product-reference"], 16384, [])
     assert reason and "GiB" in reason
     assert bench.predicted_skip(args, bench.METHODS["causal-product"], 16384, []) is None
+
+
+@pytest.mark.parametrize("precision", [[], ["--bf16"]])
+def test_layer_ratios_run_in_either_precision(precision, capsys):
+    spec = importlib.util.spec_from_file_location(
+        "bench_attention_ratios", BENCH.parent / "bench_attention_ratios.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    threads = torch.get_num_threads()
+    try:
+        module.main(["layer", "--rounds", "1", "--frames", "24", "--d-model", "16", "--heads", "2",
+                     *precision])  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
+    out = capsys.readouterr().out
+    assert ("bf16 autocast" if precision else "fp32") in out
+    assert out.count("x [") >= 4  # softmax / linear and composite / fused, both batches
