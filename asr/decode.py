@@ -563,12 +563,23 @@ class BeamSearchDecoder:
         return hyps or [Hypothesis("", [], [], float("-inf"), 0.0)]
 
     def hypothesis_from(
-        self, result: Any, emission: torch.Tensor, frame_shift_s: float
+        self,
+        result: Any,
+        emission: torch.Tensor,
+        frame_shift_s: float,
+        *,
+        lexicon_words: bool = True,
     ) -> Hypothesis:
-        """One flashlight hypothesis -> :class:`Hypothesis` (words, times, confidences)."""
-        return self._to_hypothesis(result, emission, frame_shift_s)
+        """One flashlight hypothesis -> :class:`Hypothesis` (words, times, confidences).
 
-    def _to_hypothesis(self, h: Any, emission: torch.Tensor, frame_shift_s: float) -> Hypothesis:
+        ``lexicon_words=False``: words as the tokens group them even with a lexicon, the
+        unfinished last word included (the streaming search times completed words by them).
+        """
+        return self._to_hypothesis(result, emission, frame_shift_s, lexicon_words)
+
+    def _to_hypothesis(
+        self, h: Any, emission: torch.Tensor, frame_shift_s: float, lexicon_words: bool = True
+    ) -> Hypothesis:
         ids = [int(t) for t in h.tokens.tolist()]
         steps = [int(t) for t in h.timesteps.tolist()]
         # flashlight pads the token sequence with silence at both ends; drop blank/sil padding
@@ -602,8 +613,9 @@ class BeamSearchDecoder:
         words = _timed_words(
             ids, spans, probs, self.tokenizer, self.separator, frame_shift_s, groups
         )
-        if self.has_lexicon and h.words:
-            # the lexicon decoder knows the words; keep its spelling, take times from tokens
+        if self.has_lexicon and lexicon_words:
+            # the lexicon decoder knows the words; keep its spelling, take times from tokens.
+            # Tokens past its last word (a word the audio ended in) are no lexicon word: dropped.
             lex_words = [w for w in h.words if w]
             if len(lex_words) == len(words):
                 for w, text in zip(words, lex_words, strict=True):

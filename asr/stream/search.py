@@ -154,7 +154,7 @@ class BeamStream:
         # Mid-word, the token groups run one word past the lexicon's completed words: time the
         # completed words by their own tokens and leave the unfinished one out.
         words = [w for w in best.words if w]
-        by_tokens = self.decoder.hypothesis_from(best._replace(words=[]), emission, 1.0)
+        by_tokens = self.decoder.hypothesis_from(best, emission, 1.0, lexicon_words=False)
         if len(by_tokens.words) < len(words):
             return self.decoder.hypothesis_from(best, emission, self.frame_shift_s)
         timed = [

@@ -188,3 +188,20 @@ def test_homophones_decode_the_same_every_time(tmp_path, rng, np_rng):
 def test_nbest_below_one_is_refused():
     with pytest.raises(ValueError, match="nbest"):
         BeamSearchDecoder(CharTokenizer(), nbest=0)
+
+
+@pytest.mark.parametrize("heard", ["w", "wo", "hello w"])
+def test_lexicon_search_outputs_lexicon_words_only(tmp_path, heard):
+    """Audio that ends inside a word: flashlight's best path may end in that word's first
+    tokens, which spell no word of the lexicon and must not come out as one."""
+    tok = CharTokenizer()
+    vocab = ["hello", "world"]
+    build_kn_lm(["hello world", "world hello", "hello"], NgramConfig(order=2)).write_arpa(
+        tmp_path / "lm.arpa"
+    )
+    write_lexicon(tok, vocab, tmp_path / "lex.txt")
+    dec = BeamSearchDecoder(tok, tmp_path / "lex.txt", tmp_path / "lm.arpa", nbest=3)
+    lp = peaked_log_probs(tok.encode(heard), tok.vocab_size, 3)
+    for hyp in dec(lp, [lp.shape[0]], SHIFT)[0]:
+        assert all(w in vocab for w in hyp.text.split()), hyp.text
+        assert [w.word for w in hyp.words] == hyp.text.split()
