@@ -170,15 +170,17 @@ def test_decoding_bundle_gives_the_defaults_and_flags_override_it(tmp_path, caps
     bundled = str(tmp_path / "bundled.safetensors")
     options = {"beam_size": 10, "lm_weight": 1.0}
     write_bundle(plain, tmp_path / "lexicon.txt", tmp_path / "lm.arpa", options, out=bundled)
-    wav = _quantised(speechy(3.0))
-    sf.write(tmp_path / "a.wav", wav.numpy(), 16000, subtype="PCM_16")
     files = ["--lexicon", str(tmp_path / "lexicon.txt"), "--lm", str(tmp_path / "lm.arpa")]
 
     def text(model: str, *flags: str) -> str:
         assert main([model, str(tmp_path / "a.wav"), "--format", "text", *flags]) == 0
-        return capsys.readouterr().out.split(" ", 1)[1].strip()
+        return capsys.readouterr().out.strip().partition(" ")[2].strip()  # after the id
 
-    beam = text(plain, "--search", "beam", "--beam-size", "10", "--lm-weight", "1", *files)
+    for _ in range(5):  # the random model may end its only word unfinished: then no word at all
+        sf.write(tmp_path / "a.wav", _quantised(speechy(3.0)).numpy(), 16000, subtype="PCM_16")
+        beam = text(plain, "--search", "beam", "--beam-size", "10", "--lm-weight", "1", *files)
+        if beam:
+            break
     assert beam and beam != text(plain)  # words through the lexicon, not the model's units
     assert text(bundled) == beam
     assert text(bundled, "--units") == text(plain)  # the model's own units, greedy

@@ -51,10 +51,13 @@ def _offline(pkg, wav: torch.Tensor) -> torch.Tensor:
 def test_streamed_greedy_equals_offline_greedy(tmp_path, chunk_ms, chunking) -> None:
     path, _ = make_package(tmp_path / "m.safetensors", chunk_ms=chunk_ms)
     pkg = load_package(path)
-    wav = speechy(random.uniform(3.0, 6.0))
-    lp = _offline(pkg, wav)
-    ref = greedy_decode(lp, [lp.size(0)], pkg.tokenizer, pkg.frame_shift_s)[0]
-    assert len(ref.words) >= 2  # the test model does spell words
+    for _ in range(5):  # the random test model spells words on most inputs, not all
+        wav = speechy(random.uniform(3.0, 6.0))
+        lp = _offline(pkg, wav)
+        ref = greedy_decode(lp, [lp.size(0)], pkg.tokenizer, pkg.frame_shift_s)[0]
+        if len(ref.words) >= 2:
+            break
+    assert len(ref.words) >= 2
     rec = Recognizer(pkg, **NO_ENDPOINTS)
     results, final = _stream(rec, wav, _sizes(chunking))
     assert final.text == ref.text and _same_words(final.words, ref.words)
@@ -69,10 +72,13 @@ def test_streamed_beam_with_lexicon_and_lm_equals_offline_beam(tmp_path) -> None
     build_kn_lm(corpus, NgramConfig(order=3)).write_arpa(tmp_path / "lm.arpa")
     write_lexicon(pkg.tokenizer, WORDS, tmp_path / "lexicon.txt")
     beam = dict(lexicon=str(tmp_path / "lexicon.txt"), lm=str(tmp_path / "lm.arpa"))
-    wav = speechy(4.0)
-    lp = _offline(pkg, wav)
     offline = BeamSearchDecoder(pkg.tokenizer, beam_size=10, lm_weight=1.0, **beam)
-    ref = offline(lp[None], [lp.size(0)], pkg.frame_shift_s)[0][0]
+    for _ in range(5):  # the random model may end its only word unfinished: then no word at all
+        wav = speechy(4.0)
+        lp = _offline(pkg, wav)
+        ref = offline(lp[None], [lp.size(0)], pkg.frame_shift_s)[0][0]
+        if ref.text:
+            break
     assert ref.text
     rec = Recognizer(pkg, search="beam", beam_size=10, lm_weight=1.0, **beam, **NO_ENDPOINTS)
     _, final = _stream(rec, wav, _sizes("random"))
