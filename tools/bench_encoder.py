@@ -60,6 +60,11 @@ def model_name(label: str) -> str:
     return label.partition(":")[0]
 
 
+def baseline(labels: list[str]) -> str | None:
+    """The label the ratios divide by: the first linear encoder."""
+    return next((n for n in labels if model_name(n) == "linear"), None)
+
+
 def runs_bf16(label: str, args: argparse.Namespace) -> bool:
     """The model's own precision if its label names one, else --bf16's."""
     precision = label.partition(":")[2]
@@ -248,7 +253,7 @@ def time_interleaved(
             "runs": len(ts),
             "times": ts,
         }
-    base_name = next((n for n in names if model_name(n) == "linear"), None)
+    base_name = baseline(names)
     if base_name:
         base = times[base_name]
         for name in names:
@@ -302,7 +307,7 @@ def write_report(args, timing, memory, params, loads, out_dir: Path) -> str:
            else "."),
     ]  # fmt: skip
     names = timing_models(timing) if timing else list(args.models)
-    base = next((n for n in names if model_name(n) == "linear"), None)
+    base = baseline(names)
     if timing:
         lines += [
             "",

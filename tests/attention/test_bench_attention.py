@@ -53,12 +53,8 @@ def test_quadratic_method_skipped_past_memory_cap(bench):
 
 
 @pytest.mark.parametrize("precision", [[], ["--bf16"]])
-def test_layer_ratios_run_in_either_precision(precision, capsys):
-    spec = importlib.util.spec_from_file_location(
-        "bench_attention_ratios", BENCH.parent / "bench_attention_ratios.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def test_layer_ratios_run_in_either_precision(precision, capsys, load_tool):
+    module = load_tool("bench_attention_ratios")
     threads = torch.get_num_threads()
     try:
         module.main(["layer", "--rounds", "1", "--frames", "24", "--d-model", "16", "--heads", "2",

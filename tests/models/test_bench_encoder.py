@@ -1,14 +1,10 @@
 """Smoke test of the encoder benchmark on tiny encoders (no timing asserted)."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-BENCH = Path(__file__).resolve().parents[2] / "tools" / "bench_encoder.py"
 TINY = [
     "--seconds", "0.4", "--repeats", "1", "--layers", "1", "--d-model", "16", "--heads", "2",
     "--d-ff", "32", "--conv-channels", "4", "--lstm-hidden", "8", "--lstm-layers", "1",
@@ -16,12 +12,8 @@ TINY = [
 
 
 @pytest.fixture
-def bench():
-    spec = importlib.util.spec_from_file_location("bench_encoder", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_encoder"] = module
-    spec.loader.exec_module(module)
-    return module
+def bench(load_tool):
+    return load_tool("bench_encoder")
 
 
 @pytest.mark.parametrize("precision", [[], ["--bf16"]])
