@@ -33,7 +33,7 @@ from collections.abc import Callable
 import torch
 
 import asr.attention.fused as fused_module
-from asr.attention import AttentionLayer, causal_product, causal_product_reference
+from asr.attention import AttentionLayer, _cpu, causal_product, causal_product_reference
 from asr.machine import machine_description
 
 CAUSAL_PRODUCT_FLOPS_PER_NDM = 14
@@ -229,11 +229,11 @@ def load_previous_kernel(source: str) -> Callable:
         @staticmethod
         def forward(ctx, q, k, v):  # type: ignore[no-untyped-def]
             ctx.save_for_backward(q, k, v)
-            return ext.forward(q, k, v, 32)
+            return ext.forward(q, k, v, _cpu.CONFIG.chunk)
 
         @staticmethod
         def backward(ctx, grad):  # type: ignore[no-untyped-def]
-            return tuple(ext.backward(*ctx.saved_tensors, grad.contiguous(), 32))
+            return tuple(ext.backward(*ctx.saved_tensors, grad.contiguous(), _cpu.CONFIG.chunk))
 
     return Previous.apply
 

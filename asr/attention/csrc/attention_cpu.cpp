@@ -13,6 +13,10 @@
 
 #include <vector>
 
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
+
 #include "linear_attention_cpu.h"
 
 namespace asr_attention {
@@ -25,6 +29,30 @@ Rows<T> head_rows(const at::Tensor& x, int64_t b, int64_t h, int rows_dim) {
   const int heads_dim = rows_dim == 1 ? 2 : 1;
   T* base = static_cast<T*>(x.data_ptr()) + b * x.stride(0) + h * x.stride(heads_dim);
   return {base, x.stride(rows_dim)};
+}
+
+// Ask for transparent huge pages under an output of a few MiB or more before the kernel first
+// writes it. A fresh large tensor is new memory from the OS, and with 4 KiB pages every 4 KiB of it
+// costs a page fault when the kernel's stores reach it: at the benchmark's shape that took about
+// as long as the causal product's arithmetic (BENCHMARKS.md, "Page faults"). Advice only: it does
+// nothing where THP is off ("never") and changes no result.
+void advise_huge_pages(const at::Tensor& x) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
+  // The whole storage: a gradient may be a slice of one packed buffer (fused.py).
+  const size_t bytes = x.storage().nbytes();
+  if (bytes < 2 * kHuge) return;
+  const uintptr_t start = reinterpret_cast<uintptr_t>(x.storage().data());
+  const uintptr_t lo = (start + kHuge - 1) & ~(kHuge - 1);
+  const uintptr_t hi = (start + bytes) & ~(kHuge - 1);
+  if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);
+#endif
+}
+
+at::Tensor empty_output(at::IntArrayRef sizes, const at::TensorOptions& options) {
+  at::Tensor x = at::empty(sizes, options);
+  advise_huge_pages(x);
+  return x;
 }
 
 void check_4d(const at::Tensor& x, const char* name) {
@@ -61,7 +89,7 @@ at::Tensor causal_product_forward(const at::Tensor& q, const at::Tensor& k, cons
   const int n = static_cast<int>(q.size(2)), d = static_cast<int>(q.size(3));
   const int m = static_cast<int>(v.size(3));
   const int C = static_cast<int>(std::min<int64_t>(chunk, std::max(n, 1)));
-  auto out = at::empty(v.sizes(), v.options());
+  auto out = empty_output(v.sizes(), v.options());
   AT_DISPATCH_FLOATING_TYPES(q.scalar_type(), "causal_product_forward", [&] {
     using T = scalar_t;
     at::parallel_for(0, B * H, 1, [&](int64_t begin, int64_t end) {
@@ -89,9 +117,9 @@ std::vector<at::Tensor> causal_product_backward(const at::Tensor& q, const at::T
   const int n = static_cast<int>(q.size(2)), d = static_cast<int>(q.size(3));
   const int m = static_cast<int>(v.size(3));
   const int C = static_cast<int>(std::min<int64_t>(chunk, std::max(n, 1)));
-  auto gq = at::empty(q.sizes(), q.options());
-  auto gk = at::empty(k.sizes(), k.options());
-  auto gv = at::empty(v.sizes(), v.options());
+  auto gq = empty_output(q.sizes(), q.options());
+  auto gk = empty_output(k.sizes(), k.options());
+  auto gv = empty_output(v.sizes(), v.options());
   AT_DISPATCH_FLOATING_TYPES(q.scalar_type(), "causal_product_backward", [&] {
     using T = scalar_t;
     at::parallel_for(0, B * H, 1, [&](int64_t begin, int64_t end) {
@@ -145,11 +173,12 @@ Shapes check_layer_inputs(const at::Tensor& q, const at::Tensor& k, const at::Te
 
 at::Tensor gradient_out(const c10::optional<at::Tensor>& given, const at::Tensor& like,
                         const char* name) {
-  if (!given.has_value()) return at::empty(like.sizes(), like.options());
+  if (!given.has_value()) return empty_output(like.sizes(), like.options());
   const at::Tensor& out = *given;
   check_4d(out, name);
   TORCH_CHECK(out.sizes() == like.sizes() && out.scalar_type() == like.scalar_type(),
               "linear_attention_cpu: ", name, " must have its input's shape and dtype");
+  advise_huge_pages(out);
   return out;
 }
 
@@ -163,7 +192,7 @@ std::vector<at::Tensor> linear_attention_forward(const at::Tensor& q, const at::
   TORCH_CHECK(chunk >= 1, "linear_attention_cpu: chunk must be >= 1");
   const auto acc_type = at::toOpMathType(q.scalar_type());
   const auto acc_opts = q.options().dtype(acc_type);
-  auto out = at::empty({s.B, s.nq, s.H, s.m}, v.options());
+  auto out = empty_output({s.B, s.nq, s.H, s.m}, v.options());
   auto den = at::empty({s.B, s.H, s.nq}, acc_opts);
   at::Tensor kv = causal ? at::empty({0}, acc_opts) : at::empty({s.B, s.H, s.d, s.m}, acc_opts);
   at::Tensor z = causal ? at::empty({0}, acc_opts) : at::empty({s.B, s.H, s.d}, acc_opts);
