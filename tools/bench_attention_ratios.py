@@ -16,8 +16,8 @@ per-round ratios, the load average before and after, and the machine.
 
     python tools/bench_attention_ratios.py layer
     python tools/bench_attention_ratios.py kernel --n 4096 8192 16384
-    git show 85a523b:kernels/causal_product_cpu.cpp > /tmp/prev.cpp
-    python tools/bench_attention_ratios.py kernel --previous-kernel /tmp/prev.cpp
+    git worktree add /tmp/prev ceb7ac2   # the kernel source and its headers as they were
+    python tools/bench_attention_ratios.py kernel --previous-kernel /tmp/prev/asr/attention/csrc/attention_cpu.cpp
     FT=/tmp/ftvenv/bin/python; PYTHONPATH=. $FT tools/bench_attention_ratios.py kernel --fast-transformers
 """
 
