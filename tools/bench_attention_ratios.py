@@ -318,7 +318,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument(
         "--previous-kernel",
         metavar="CPP",
-        help="kernel: also time this earlier causal_product_cpu.cpp (e.g. from git show)",
+        help="kernel: also time this earlier attention_cpu.cpp (e.g. from a git worktree)",
     )
     args = p.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)

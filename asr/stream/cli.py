@@ -6,7 +6,7 @@
 
 Reads ``--chunk-ms`` of audio at a time, steps the streaming model on it (:mod:`asr.stream`)
 and writes one JSON line per event: ``partial`` results whenever the text changes, a ``final``
-one per segment (segments end at pauses, see ``--endpoint-silence``), each with word times in
+one per segment (segments end at pauses, see ``--endpoint-silence-s``), each with word times in
 stream seconds, and a ``summary`` (audio, compute, RTF, per-chunk compute time, algorithmic
 look-ahead, word delay). Beam and endpoint flags are the fields of
 :class:`~asr.decode.BeamSearchConfig` and :class:`~asr.stream.EndpointConfig` (``--lm-weight``,

@@ -6,7 +6,7 @@
 // kernel family (causal_product_cuda_kernels.cuh) serves both passes. Inputs float32, float16 or
 // bfloat16; accumulation is float32; outputs have the input dtype.
 // Python entry point: asr/attention/_cuda.py (validation, build); bindings:
-// causal_product_cuda_binding.cpp.
+// attention_cuda_binding.cpp.
 
 #include <ATen/ATen.h>
 // Only c10/cuda headers: ATen/cuda/CUDAContext.h pulls in cuBLAS/cuSPARSE headers that minimal
@@ -64,7 +64,7 @@ void launch(const at::Tensor& a, const at::Tensor& b, const at::Tensor& c, at::T
 }  // namespace
 
 // P(a, b, c) (reverse = false) or R(a, b, c) (reverse = true); a, b (B, H, N, D), c (B, H, N, M),
-// contiguous CUDA tensors of one dtype (checked by the caller, causal_product_cuda_binding.cpp).
+// contiguous CUDA tensors of one dtype (checked by the caller, attention_cuda_binding.cpp).
 at::Tensor causal_product_cuda(const at::Tensor& a, const at::Tensor& b, const at::Tensor& c,
                                bool reverse) {
   const c10::cuda::CUDAGuard device_guard(a.device());
