@@ -10,7 +10,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+import random
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from fractions import Fraction
@@ -84,12 +85,17 @@ if not hasattr(kaldi.get_mel_banks, "cache_info"):
 
 
 def fbank_features(
-    waveform: torch.Tensor, sample_rate: int, cfg: FbankConfig | None = None
+    waveform: torch.Tensor,
+    sample_rate: int,
+    cfg: FbankConfig | None = None,
+    vtln_warp: float = 1.0,
 ) -> torch.Tensor:
     """Log-mel filterbank ``(frames, feature_dim)`` of a mono waveform ``(T,)`` or ``(1, T)``.
 
     The waveform is float in [-1, 1]; Kaldi works on 16-bit sample values, so it is scaled by
     2**15 first, which keeps our features numerically comparable with Kaldi/lhotse ones.
+    ``vtln_warp`` != 1 warps the filterbank's frequency axis (Kaldi's piecewise-linear VTLN
+    warp): a longer or shorter vocal tract, i.e. another speaker (see :class:`VTLP`).
     """
     cfg = cfg or FbankConfig()
     if sample_rate != cfg.sample_rate:
@@ -109,6 +115,7 @@ def fbank_features(
         dither=cfg.dither,
         energy_floor=0.0,
         sample_frequency=float(cfg.sample_rate),
+        vtln_warp=vtln_warp,
     )
     return utterance_features_from_fbank(feats, cfg)
 
@@ -281,6 +288,33 @@ class SpecAugment(torch.nn.Module):
             for _ in range(self.cfg.time_masks):
                 x = tmask(x)
         return x.squeeze(0).T.contiguous()
+
+
+@dataclass(frozen=True)
+class VTLP:
+    """Vocal tract length perturbation (Jaitly & Hinton, 2013): each training utterance's
+    filterbank frequency axis warped by a factor drawn uniformly from ``[low, high]``. Unlike
+    speed perturbation it changes the formants alone, not the pitch, the tempo or the frame
+    count: new speakers from the same audio.
+    """
+
+    low: float = 0.9
+    high: float = 1.1
+
+    def __post_init__(self) -> None:
+        if not 0.5 < self.low <= self.high < 2.0:
+            raise ValueError(f"VTLP range must satisfy 0.5 < low <= high < 2, got {self}")
+
+    @classmethod
+    def from_any(cls, value: VTLP | Sequence[float] | None) -> VTLP | None:
+        """``[low, high]`` from a config (None: off)."""
+        if value is None or isinstance(value, VTLP):
+            return value
+        low, high = (float(v) for v in value)
+        return cls(low, high)
+
+    def draw(self, rng: random.Random) -> float:
+        return rng.uniform(self.low, self.high)
 
 
 SPEED_MAX_DENOMINATOR = 100  # speed factors are used to two decimals (0.9, 0.95, 1.1)

@@ -34,6 +34,7 @@ from asr.data.resume import ResumableDataModule
 from asr.data.sampler import DurationBucketSampler
 from asr.data.tokenizer import Tokenizer, load_tokenizer, train_tokenizer
 from asr.features import (
+    VTLP,
     FbankConfig,
     FeatureCache,
     GlobalCMVN,
@@ -51,7 +52,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class FeaturePipeline:
-    """audio -> (waveform augmentation) -> (speed perturbation) -> fbank -> CMVN ->
+    """audio -> (waveform augmentation) -> (speed perturbation) -> fbank (VTLP warp) -> CMVN ->
     (SpecAugment) for one utterance. Augmented audio is never cached."""
 
     fbank: FbankConfig
@@ -60,19 +61,21 @@ class FeaturePipeline:
     speed_factors: tuple[float, ...] = ()
     cache_dir: str | None = None
     augment: WaveformAugmenter | None = None
+    vtlp: VTLP | None = None
 
     def __post_init__(self) -> None:
         self._cache = FeatureCache(self.cache_dir, self.fbank) if self.cache_dir else None
 
     def __call__(self, utt: Utterance) -> torch.Tensor:
         factor = random.choice(self.speed_factors) if self.speed_factors else 1.0
-        if factor == 1.0 and self.augment is None:  # deterministic: the cache may hold it
+        warp = self.vtlp.draw(random) if self.vtlp is not None else 1.0
+        if factor == 1.0 and warp == 1.0 and self.augment is None:  # the cache may hold it
             feats = utterance_features(utt, self.fbank, self._cache)
         else:
             audio = load_audio(utt.audio, self.fbank.sample_rate, utt.offset or 0.0, utt.duration)
             wav = audio.waveform if self.augment is None else self.augment(audio.waveform)
             wav = speed_perturb(wav, factor, audio.sample_rate)
-            feats = fbank_features(wav, audio.sample_rate, self.fbank)
+            feats = fbank_features(wav, audio.sample_rate, self.fbank, vtln_warp=warp)
         if self.cmvn is not None:
             feats = self.cmvn(feats)
         if self.spec_augment is not None:
@@ -157,6 +160,8 @@ class ASRDataModule(ResumableDataModule):
     :param spec_augment: SpecAugment settings for training (None: off; ``{}``: defaults).
     :param speed_perturb: training speed factors drawn per utterance, e.g. ``[0.9, 1.0, 1.1]``
         (default off). Batches of perturbed audio can be up to 1/min(factor) longer.
+    :param vtlp: ``[low, high]``: vocal tract length perturbation of the training features, a
+        warp factor drawn uniformly per utterance (default off; :class:`~asr.features.VTLP`).
     :param augment: :class:`~asr.data.augment.AugmentConfig` (or its fields) applied to the
         training audio as it is read (None: off; the synthetic corpus can bake it in instead).
     :param max_batch_seconds: audio seconds per batch (per device).
@@ -179,6 +184,7 @@ class ASRDataModule(ResumableDataModule):
         spec_augment: SpecAugmentConfig | dict[str, Any] | None = None,
         speed_perturb: list[float] | None = None,
         augment: AugmentConfig | dict[str, Any] | None = None,
+        vtlp: list[float] | None = None,
         max_batch_seconds: float = 120.0,
         max_batch_utterances: int | None = None,
         num_buckets: int = 10,
@@ -203,6 +209,7 @@ class ASRDataModule(ResumableDataModule):
         self.spec_augment = spec_augment
         self.speed_factors = tuple(float(f) for f in (speed_perturb or ()))
         self.augment = AugmentConfig.from_any(augment)
+        self.vtlp = VTLP.from_any(vtlp)
         self.max_batch_seconds = max_batch_seconds
         self.max_batch_utterances = max_batch_utterances
         self.num_buckets = num_buckets
@@ -292,6 +299,7 @@ class ASRDataModule(ResumableDataModule):
             self.speed_factors if train else (),
             self.feature_cache_dir,
             augment,
+            self.vtlp if train else None,
         )
         rank, world = self._dist()
         sampler = DurationBucketSampler(

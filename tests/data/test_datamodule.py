@@ -62,6 +62,18 @@ def test_val_batches_are_padded_and_match_direct_features(corpus, tmp_path: Path
     assert sorted(seen) == sorted(utts)
 
 
+def test_vtlp_warps_training_features_only(corpus, tmp_path: Path) -> None:
+    dm = make_dm(corpus, tmp_path, vtlp=[0.8, 0.8])  # one factor: the result is exact
+    cfg = FbankConfig(num_mel_bins=40)
+    for loader, warp in ((dm.train_dataloader(), 0.8), (dm.val_dataloader(), 1.0)):
+        utts = {u.id: u for u in loader.dataset.items.utterances}
+        batch = next(iter(loader))
+        uid, n = batch["ids"][0], int(batch["feature_lengths"][0])
+        wav = load_audio(utts[uid].audio).waveform
+        expected = dm.cmvn(fbank_features(wav, 16000, cfg, vtln_warp=warp))
+        torch.testing.assert_close(batch["features"][0, :n], expected)
+
+
 def test_train_loader_augments_but_keeps_shapes(corpus, tmp_path: Path) -> None:
     dm = make_dm(
         corpus,

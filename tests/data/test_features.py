@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import torchaudio.compliance.kaldi as kaldi
 
 from asr.data.manifest import read_manifest
 from asr.features import (
+    VTLP,
     FbankConfig,
     FeatureCache,
     GlobalCMVN,
@@ -145,6 +147,32 @@ def test_speed_perturb_changes_length_and_pitch(factor: float) -> None:
     spec = torch.fft.rfft(out * torch.hann_window(out.numel())).abs()
     assert abs(float(spec.argmax()) * 16000 / out.numel() - 1000 * factor) < 5
     assert speed_perturb(wav, 1.0) is wav
+
+
+def test_vtlp_warp_moves_a_tone_across_bins_and_keeps_the_frames() -> None:
+    wav = sine(2000.0, 1.0)
+    cfg = FbankConfig(num_mel_bins=40)
+    plain = fbank_features(wav, 16000, cfg)
+    torch.testing.assert_close(fbank_features(wav, 16000, cfg, vtln_warp=1.0), plain)
+    peaks = {}
+    for warp in (0.9, 1.1):
+        feats = fbank_features(wav, 16000, cfg, vtln_warp=warp)
+        assert feats.shape == plain.shape
+        peaks[warp] = int(feats.mean(0).argmax())
+    # a factor above 1 raises the formants (a shorter vocal tract), below 1 lowers them
+    assert peaks[0.9] < int(plain.mean(0).argmax()) < peaks[1.1]
+
+
+def test_vtlp_config_checks_its_range_and_draws_inside_it() -> None:
+    assert VTLP.from_any(None) is None
+    vtlp = VTLP.from_any([0.85, 1.15])
+    assert vtlp == VTLP(0.85, 1.15)
+    rng = random.Random(0)
+    draws = [vtlp.draw(rng) for _ in range(200)]
+    assert all(0.85 <= d <= 1.15 for d in draws) and max(draws) - min(draws) > 0.2
+    for bad in ([1.1, 0.9], [0.3, 1.0], [1.0, 2.5]):
+        with pytest.raises(ValueError, match="VTLP range"):
+            VTLP.from_any(bad)
 
 
 def test_feature_cache_round_trip_keyed_by_config(tmp_path: Path) -> None:
