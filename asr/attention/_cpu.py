@@ -19,6 +19,8 @@ from types import ModuleType
 
 import torch
 
+from asr.attention._ninja import pinned_ninja
+
 CSRC_DIR = Path(__file__).resolve().parent / "csrc"
 KERNEL_SOURCE = CSRC_DIR / "attention_cpu.cpp"
 KERNEL_HEADERS = (CSRC_DIR / "cpu_primitives.h", CSRC_DIR / "linear_attention_cpu.h")
@@ -168,12 +170,13 @@ def _build(verbose: bool) -> CpuKernel:
             raise FileNotFoundError(f"kernel source missing: {path}")
     # No -march=native: the build is cached and may be reused on another CPU. The GEMMs are
     # torch's BLAS (dispatched at run time); the feature map has per-ISA clones in the source.
-    module = load(
-        name=EXTENSION_NAME,
-        sources=[str(KERNEL_SOURCE)],
-        extra_cflags=["-O3", "-fopenmp", f"-DASR_SOURCES_DIGEST={sources_digest()}"],
-        extra_ldflags=["-fopenmp"],
-        extra_include_paths=[str(CSRC_DIR)],
-        verbose=verbose,
-    )
+    with pinned_ninja():
+        module = load(
+            name=EXTENSION_NAME,
+            sources=[str(KERNEL_SOURCE)],
+            extra_cflags=["-O3", "-fopenmp", f"-DASR_SOURCES_DIGEST={sources_digest()}"],
+            extra_ldflags=["-fopenmp"],
+            extra_include_paths=[str(CSRC_DIR)],
+            verbose=verbose,
+        )
     return CpuKernel(module)

@@ -22,6 +22,8 @@ from types import ModuleType
 
 import torch
 
+from asr.attention._ninja import pinned_ninja
+
 KERNEL_DIR = Path(__file__).resolve().parent / "csrc"
 SOURCES = (
     KERNEL_DIR / "attention_cuda_binding.cpp",
@@ -99,15 +101,16 @@ def _compile(verbose: bool, build_directory: str | None, ext_name: str) -> Modul
     # of every file in the flags makes a header edit rebuild too.
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in SOURCES + HEADERS)).hexdigest()[:16]
     try:
-        return cpp_extension.load(
-            name=ext_name,
-            sources=[str(p) for p in SOURCES],
-            extra_cflags=["-O3", f"-DASR_SOURCES_DIGEST={digest}"],
-            extra_cuda_cflags=["-O3", "-lineinfo", f"-DASR_SOURCES_DIGEST={digest}"],
-            extra_include_paths=[str(KERNEL_DIR)],
-            build_directory=build_directory,
-            verbose=verbose,
-        )
+        with pinned_ninja():
+            return cpp_extension.load(
+                name=ext_name,
+                sources=[str(p) for p in SOURCES],
+                extra_cflags=["-O3", f"-DASR_SOURCES_DIGEST={digest}"],
+                extra_cuda_cflags=["-O3", "-lineinfo", f"-DASR_SOURCES_DIGEST={digest}"],
+                extra_include_paths=[str(KERNEL_DIR)],
+                build_directory=build_directory,
+                verbose=verbose,
+            )
     except Exception as exc:
         message = str(exc)  # the compiler's error is at the end of ninja's log
         raise CudaBuildError(
