@@ -1,9 +1,9 @@
 """Build the extensions with one ninja, the ``ninja`` package's, whatever is first on PATH.
 
 Two ninja versions record a build's command differently in ``.ninja_log``, so each rebuilds from
-scratch what the other built (about 25 s for the CPU kernels). Without this, a user with a system
-ninja (``/usr/bin/ninja``) pays that at every switch between ``run.sh`` (the venv's ninja on
-PATH) and a bare ``.venv/bin/asr-decode`` (the system's).
+scratch what the other built. Without this, a user with a system ninja (``/usr/bin/ninja``) pays a
+full kernel build at every switch between ``run.sh`` (the venv's ninja on PATH) and a bare
+``.venv/bin/asr-decode`` (the system's).
 """
 
 from __future__ import annotations
