@@ -6,7 +6,7 @@ VENV_STAMP := .venv/.installed
 CUDA_HOME ?= $(shell for d in /usr/local/cuda /usr/local/cuda-*; do [ -d $$d/lib64 ] && echo $$d && break; done)
 export CUDA_HOME
 
-.PHONY: venv system-deps demo test lint format smoke smoke-ar clean
+.PHONY: venv system-deps foreign-voices demo test lint format smoke smoke-ar clean
 
 # The synthetic corpus's engines (espeak-ng, flite, festival and its English voices), its text
 # (Debian fortunes), and ffmpeg (checks our shorten decoder). A missing engine only leaves its
@@ -19,6 +19,14 @@ system-deps:  ## the synthetic corpus's speech engines and text, ffmpeg; install
 	  echo "installing $(SYSTEM_PACKAGES) (apt-get)"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null) \
 	  || { echo "error: speech engines, fortunes or ffmpeg missing and could not be installed; run: sudo apt-get install $(SYSTEM_PACKAGES)"; exit 1; }; }
+
+# festival's voices of other languages, which speak accented English in training only
+# (conf/demo_holdout_flite_foreign.yaml); the package list is asr.data.synth.festival's.
+foreign-voices: venv system-deps  ## festival's Italian, Czech, Finnish and Hindi voices (needs root)
+	@packages=$$($(PY) -c "from asr.data.synth.festival import FOREIGN_VOICES as v; print(*sorted({f.package for f in v.values()}))"); \
+	  dpkg-query -W $$packages >/dev/null 2>&1 || { echo "installing $$packages (apt-get)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$packages >/dev/null) \
+	  || { echo "error: could not install festival's foreign voices; run: sudo apt-get install $$packages"; exit 1; }; }
 
 $(VENV_STAMP): pyproject.toml
 	@test -x $(PY) || python3.11 -m venv .venv || python3 -m venv .venv

@@ -10,7 +10,8 @@ relative to the manifest folder, ``duration``, ``text``, ``speaker`` = the voice
 
 Splits: ``train``; ``dev`` and ``test`` (training voices, sentences never in training);
 ``test_unseen`` (a voice of a training engine held out of every other split);
-``test_unseen_engine`` (the voices of an engine family training never hears). Training audio
+``test_unseen_engine`` (the voices of an engine family training never hears); train-only
+voices add speakers to training alone. Training audio
 can get reverberation, noise, babble, a telephone channel and gain (:mod:`asr.data.augment`).
 
 One module per job:
@@ -19,7 +20,8 @@ One module per job:
 * :mod:`~asr.data.synth.engine` -- :class:`Voice`, the :class:`SpeechEngine` interface and
   :func:`find_engines` (a missing engine is reported once and left out); one module per
   engine: :mod:`~asr.data.synth.espeak`, :mod:`~asr.data.synth.flite`,
-  :mod:`~asr.data.synth.festival`;
+  :mod:`~asr.data.synth.festival`, whose voices of other languages speak English through
+  :mod:`~asr.data.synth.phonemap`;
 * :mod:`~asr.data.synth.plan` -- sentences to splits, voice/rate/pitch/noise per utterance, all
   random draws seeded by (seed, split, utterance), so the corpus is the same for any ``--jobs``;
 * :mod:`~asr.data.synth.render` -- batches of one voice: engine, resampling, noise, FLAC;

@@ -27,6 +27,9 @@ class SynthConfig:
     :param voices: every voice, ``engine:name`` or a bare espeak-ng name
         (:class:`~asr.data.synth.engine.Voice`). Those of ``held_out_engine`` speak only
         ``test_unseen_engine``; the rest speak train, dev and test.
+    :param train_only_voices: voices heard in training only, never in dev or test (festival's
+        voices of other languages speaking accented English, say: more speakers to learn from,
+        while dev and test keep measuring ``voices``); none of ``held_out_engine``.
     :param held_out_engine: the engine family no training utterance comes from (None: no
         ``test_unseen_engine`` split).
     :param unseen_voice: the voice of ``test_unseen`` only (a voice of a training engine that
@@ -79,6 +82,7 @@ class SynthConfig:
         "festival:ked_diphone",
         "festival:cmu_us_slt_arctic_hts",
     )
+    train_only_voices: tuple[str, ...] = ()
     held_out_engine: str | None = "festival"
     unseen_voice: str = "en-gb-x-rp+f5"
     rate: tuple[float, float] = (0.8, 1.15)
@@ -97,6 +101,7 @@ class SynthConfig:
 
     def __post_init__(self) -> None:
         self.voices = tuple(str(Voice.parse(v)) for v in self.voices)
+        self.train_only_voices = tuple(str(Voice.parse(v)) for v in self.train_only_voices)
         self.unseen_voice = str(Voice.parse(self.unseen_voice))
         self.rate = tuple(self.rate)  # type: ignore[assignment]
         self.pitch = tuple(self.pitch)  # type: ignore[assignment]
@@ -132,6 +137,17 @@ class SynthConfig:
                 f"SynthConfig.held_out_engine {self.held_out_engine!r} has no voice in voices; "
                 "add its voices (e.g. 'festival:kal_diphone') or set held_out_engine: null"
             )
+        for voice in self.train_only_voices:
+            if voice in self.voices or voice == self.unseen_voice:
+                raise ValueError(
+                    f"SynthConfig.train_only_voices {voice!r} is also in voices or is the "
+                    "unseen_voice; a voice is either heard in dev and test or in training only"
+                )
+            if Voice.parse(voice).engine == self.held_out_engine:
+                raise ValueError(
+                    f"SynthConfig.train_only_voices {voice!r} belongs to held_out_engine "
+                    f"{self.held_out_engine!r}, which training must never hear"
+                )
         counts = [f"num_{s}" for s in SPLITS]
         for name in (*counts, "seed", "jobs"):
             if getattr(self, name) < (1 if name == "jobs" else 0):
@@ -157,6 +173,8 @@ class SynthConfig:
         """Fields that change the output (``jobs`` does not)."""
         d = dataclasses.asdict(self)
         d.pop("jobs")
+        if not d["train_only_voices"]:  # corpora made before the field existed stay valid
+            d.pop("train_only_voices")
         return json.loads(json.dumps(d))  # tuples -> lists, as stored on disk
 
     @classmethod

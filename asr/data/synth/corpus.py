@@ -154,7 +154,7 @@ def synthesize_corpus(
     out = Path(out_dir)
     paths = manifest_paths(out)
     cfg_path = out / CONFIG_FILE
-    all_voices = [Voice.parse(v) for v in (*cfg.voices, cfg.unseen_voice)]
+    all_voices = [Voice.parse(v) for v in (*cfg.voices, *cfg.train_only_voices, cfg.unseen_voice)]
     found, available = find_engines(all_voices, engines)
     fingerprint = {**cfg.fingerprint(), "voices_spoken": [str(v) for v in available]}
     if not overwrite and all(p.exists() for p in paths.values()):

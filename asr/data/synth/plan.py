@@ -70,10 +70,11 @@ def _target(cfg: SynthConfig, split: str) -> tuple[int | None, float | None]:
 
 
 def split_voices(cfg: SynthConfig) -> dict[str, tuple[Voice, ...]]:
-    """The voices each split is spoken in (train, dev and test share theirs)."""
+    """The voices each split is spoken in (train, dev and test share theirs; train also has
+    the train-only voices)."""
     training = tuple(Voice.parse(v) for v in cfg.training_voices())
     return {
-        "train": training,
+        "train": training + tuple(Voice.parse(v) for v in cfg.train_only_voices),
         "dev": training,
         "test": training,
         "test_unseen": (Voice.parse(cfg.unseen_voice),),
