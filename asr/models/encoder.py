@@ -2,8 +2,8 @@
 
 Sits between features and the CTC head: ``(B, T, F)`` filterbanks with lengths in,
 ``(B, T', d_model)`` frames with exact output lengths out. Padding never changes an utterance's
-output: padded frames are zeroed before every convolution (so a padded batch sees the same
-zeros a lone utterance sees at its edges) and attention ignores padded keys.
+output: padded frames are zeroed before every convolution that reads them (so a padded batch
+sees the same zeros a lone utterance sees at its edges) and attention ignores padded keys.
 
 A streaming encoder (``transformer.streaming``) swaps in causal variants: front-end convs of
 stride 1 and the conv positional encoding pad on the left only, attention is causal or
@@ -34,11 +34,20 @@ def _conv_out(n: torch.Tensor | int, kernel: int, stride: int, padding: int) -> 
     return (n + 2 * padding - kernel) // stride + 1
 
 
+def _channels_last(x: torch.Tensor) -> torch.Tensor:
+    """``x`` (4-d) with channels-last strides, copied unless it has them (differentiable)."""
+    if x.size(1) > 1 and x.is_contiguous(memory_format=torch.channels_last):
+        return x
+    out = torch.empty(x.shape, dtype=x.dtype, device=x.device, memory_format=torch.channels_last)
+    return out.copy_(x)
+
+
 class Conv2dSubsampling(nn.Module):
     """Two Conv2d(3x3)+ReLU layers over (time, freq), then a linear map to ``d_model``.
 
     Like ESPnet's Conv2dSubsampling: stride-2 layers have no padding; stride-1 layers pad by one
-    so 1x keeps the length. Frames past each utterance's length are zeroed before every conv.
+    so 1x keeps the length. Frames past each utterance's length are zeroed before every conv
+    that pads time (and in the input), so a padded batch gives each utterance what it gets alone.
 
     ``causal``: stride-1 layers pad time by two frames on the left instead of one on each side
     (same lengths and weights), so no layer reads ahead by padding; the stride-2 layers read
@@ -75,17 +84,34 @@ class Conv2dSubsampling(nn.Module):
         return lengths
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # masked_fill, not multiply: NaN/inf in padding must not survive (NaN * 0 = NaN).
+        x = x.masked_fill(lengths_to_padding_mask(lengths, x.size(1))[..., None], 0.0)
         x = x.unsqueeze(1)  # (B, 1, T, F)
-        for conv, s, p in zip(self.convs, self.strides, self.pads, strict=True):
-            # masked_fill, not multiply: NaN/inf in padding must not survive (NaN * 0 = NaN).
-            pad = lengths_to_padding_mask(lengths, x.size(2))
-            x = x.masked_fill(pad[:, None, :, None], 0.0)
+        for i, (conv, s, p) in enumerate(zip(self.convs, self.strides, self.pads, strict=True)):
+            # Only a layer that pads time reads past an utterance's last frame: zero what it
+            # reads there. Unpadded layers' real outputs never see padding (a stride-2,
+            # kernel-3 window ends inside the input), so their padded outputs are left as they
+            # are and zeroed at the end, sparing a pass over the largest tensors.
+            if p and i > 0:
+                pad = lengths_to_padding_mask(lengths, x.size(2))
+                x = x.masked_fill(pad[:, None, :, None], 0.0)
             if self.causal and p:
                 x = nn.functional.pad(x, (0, 0, 2 * p, 0))
-            x = torch.relu(conv(x))
+            x = torch.relu_(self._conv(conv, x))  # the conv keeps its input, not its output
             lengths = torch.clamp(_conv_out(lengths, self.KERNEL, s, p), min=0)
         b, c, t, f = x.shape
         return self.out(x.transpose(1, 2).reshape(b, t, c * f)), lengths
+
+    @staticmethod
+    def _conv(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+        """``conv(x)``, on CPU in channels-last layout, where oneDNN's convolutions and their
+        backward run much faster than in the default layout (BENCHMARKS.md). A one-channel
+        tensor's layout is ambiguous, so input and weight are laid out explicitly."""
+        if x.device.type != "cpu":
+            return conv(x)
+        return nn.functional.conv2d(
+            _channels_last(x), _channels_last(conv.weight), conv.bias, conv.stride, conv.padding
+        )
 
     def lookahead_frames(self) -> int:
         """Input frames an output frame reads past its own ``subsampling`` frames."""
@@ -141,6 +167,8 @@ class LinearFrontEnd(nn.Module):
         return lengths // self.subsampling
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # NaN/inf in padding would reach the weight gradient (0 * NaN = NaN): zero it first.
+        x = x.masked_fill(lengths_to_padding_mask(lengths, x.size(1))[..., None], 0.0)
         b, t, f = x.shape
         t2 = t // self.subsampling
         x = x[:, : t2 * self.subsampling].reshape(b, t2, f * self.subsampling)

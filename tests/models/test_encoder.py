@@ -75,6 +75,36 @@ def test_padding_does_not_change_outputs(variant: tuple) -> None:
         assert err <= 1e-5, f"utterance {i}: relative difference {err:.2e}"
 
 
+@pytest.mark.parametrize("variant", VARIANTS, ids=_variant_id)
+def test_padding_does_not_change_gradients(variant: tuple) -> None:
+    """A padded batch's parameter gradients are the sum of its utterances' alone, NaN in the
+    padding included (the front end zeroes padding only where a conv would read it)."""
+    torch.manual_seed(3)
+    model = CTCModel(_cfg(*variant), vocab_size=7).eval()
+    lengths = torch.tensor([50, 21, 37])
+    x = torch.randn(3, 50, 12)
+    x[1, 21:] = float("nan")
+    x[2, 37:] = 1e3 * torch.randn(13, 12)
+    weights = torch.randn(3, 50, 7)  # a fixed random loss on the real output frames
+
+    def grads(features: torch.Tensor, lens: torch.Tensor, w: torch.Tensor) -> list[torch.Tensor]:
+        model.zero_grad()
+        lp, out_len = model(features, lens)
+        real = ~(torch.arange(lp.size(1))[None, :] >= out_len[:, None])
+        (lp * w[:, : lp.size(1)] * real[..., None]).sum().backward()
+        return [p.grad.clone() for p in model.parameters()]
+
+    batched = grads(x, lengths, weights)
+    scale = max(g.abs().max().item() for g in batched)
+    alone = [
+        grads(x[i : i + 1, : lengths[i]], lengths[i : i + 1], weights[i : i + 1]) for i in range(3)
+    ]
+    for b, *singles in zip(batched, *alone, strict=True):
+        ref = sum(singles)
+        assert torch.isfinite(b).all()
+        torch.testing.assert_close(b, ref, rtol=1e-4, atol=1e-6 * scale)
+
+
 def test_bad_config_names_the_field() -> None:
     with pytest.raises(ValueError, match="attention"):
         TransformerConfig(attention="bogus")
