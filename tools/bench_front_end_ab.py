@@ -4,7 +4,7 @@ depth), loads ``Conv2dSubsampling`` from ``git show REV:asr/models/encoder.py`` 
 weights, and times forward + backward with either front end swapped in, interleaved, the
 order alternating between rounds. Prints medians and the per-round ratios old / new.
 ``--config``: instead, a recipe config's CTC model, one training step (forward, CTC loss,
-backward, AdamW) on a batch of 12 utterances of about 3.3 s, the demo's batch shape.
+backward, AdamW; ``tools/profile_step.py``'s) on 12 utterances of 3.3 s, the demo's batch shape.
 
     python tools/bench_front_end_ab.py --rev 3cade76            # float32
     python tools/bench_front_end_ab.py --rev 3cade76 --bf16     # bf16 autocast
@@ -66,38 +66,19 @@ def time_ab(encoder, old_fe, new_fe, step, rounds: int) -> str:
 
 
 def config_step(config_path: str, bf16: bool):
-    """A recipe config's CTC model and one training step of it on the demo's batch shape."""
-    import torch
-    from yaml_get import load_config, lookup
+    """A recipe config's encoder and a timed training step of its CTC model on the demo's
+    batch shape (``tools/profile_step.py``'s step)."""
+    import profile_step
 
-    from asr.features import as_fbank_config
-    from asr.models import CTCModel, EncoderConfig
+    step_args = argparse.Namespace(config=config_path, vocab=68, seconds=3.3, batch=12, bf16=bf16)
+    model, step = profile_step.train_step(step_args)
 
-    config = load_config(config_path)
-    fbank = as_fbank_config(lookup(config, "train.data.init_args.fbank", None))
-    encoder = {**lookup(config, "train.model.encoder"), "input_dim": fbank.feature_dim}
-    torch.manual_seed(0)
-    model = CTCModel(EncoderConfig.from_dict(encoder), 68)
-    opt = torch.optim.AdamW(model.parameters(), 1e-4)
-    frames = 330
-    x = torch.randn(12, frames, fbank.feature_dim)
-    lengths = torch.tensor([frames - (7 * i) % 40 for i in range(12)])
-    targets, target_lengths = torch.randint(1, 68, (12, 40)), torch.full((12,), 40)
-
-    def step() -> float:
+    def timed() -> float:
         t0 = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            log_probs, out_lengths = model(x, lengths)
-        loss = torch.nn.functional.ctc_loss(
-            log_probs.transpose(0, 1).float(), targets, out_lengths, target_lengths,
-            zero_infinity=True,
-        )  # fmt: skip
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        step()
         return time.perf_counter() - t0
 
-    return model.encoder, step
+    return model.encoder, timed
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     steps = {}
     for name, bf16 in (("float32", False), ("bf16-mixed", True)):
         torch.manual_seed(0)
-        steps[name] = train_step(argparse.Namespace(**{**vars(args), "bf16": bf16}))
+        steps[name] = train_step(argparse.Namespace(**{**vars(args), "bf16": bf16}))[1]
     times = time_rounds(steps, args.rounds, args.steps)
     base = statistics.median(times["float32"])
     print(f"{machine_description()}; native bf16: {native_bf16('cpu')}; {args.threads} threads")

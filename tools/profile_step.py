@@ -27,7 +27,9 @@ from torch.profiler import ProfilerActivity, profile
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
-def train_step(args: argparse.Namespace) -> Callable[[], None]:
+def train_step(args: argparse.Namespace) -> tuple[torch.nn.Module, Callable[[], None]]:
+    """A recipe config's CTC model and one training step of it (forward, CTC loss, backward,
+    AdamW) on ``args.batch`` utterances of ``args.seconds`` each."""
     from yaml_get import load_config, lookup
 
     from asr.features import as_fbank_config
@@ -55,7 +57,7 @@ def train_step(args: argparse.Namespace) -> Callable[[], None]:
         loss.backward()
         opt.step()
 
-    return step
+    return model, step
 
 
 def generate_step(args: argparse.Namespace) -> Callable[[], None]:
@@ -98,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     steps = args.steps or (10 if train else 200)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    step = train_step(args) if train else generate_step(args)
+    step = train_step(args)[1] if train else generate_step(args)
     for _ in range(3):
         step()
     start = time.perf_counter()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -77,8 +78,6 @@ def test_segments_scheme():
 @needs_foreign_voice
 def test_installed_phone_sets_are_those_the_maps_use():
     festival = shutil.which("festival")
-    import subprocess
-
     for voice in FOREIGN_INSTALLED:
         script = (
             f"(voice_{voice})\n"

@@ -116,9 +116,9 @@ def map_segments(
             continue
         shares = (1.0,) if len(phones) == 1 else (0.6, 0.4)
         start = 0.0
-        for phone, share in zip(phones, shares, strict=True):
+        for k, (phone, share) in enumerate(zip(phones, shares, strict=True)):
             length = seg.duration * share
-            last = share == shares[-1]
+            last = k == len(phones) - 1  # takes the targets at or past the segment's end
             targets = tuple(
                 ((t - start) / rate, f0 * f0_factor)
                 for t, f0 in seg.targets
