@@ -3,7 +3,8 @@
 ``layer``: one attention layer with its projections (``asr.attention.AttentionLayer``), forward +
 backward, B=2, N=1500 frames (60 s after 4x subsampling), d_model 256, 4 heads: linear (fused
 kernel), linear (the composite PyTorch form it replaced), softmax (SDPA), each on an equal-length
-and a padded batch (second utterance 0.92 N long, the demo corpus's mean fill).
+and a padded batch (second utterance 0.92 N long, the demo corpus's mean fill); with
+``--previous-kernel``, also the fused layer on an earlier revision's kernel source.
 
 ``kernel``: the causal product forward + backward at B=4, H=8, D=M=64 against the fp32 matmul
 rate (2048^2 GEMM) of the same process, optionally beside pytorch-fast-transformers 0.4.0's CPU
@@ -15,6 +16,7 @@ Every round runs each contender once in a rotating order; the report gives media
 per-round ratios, the load average before and after, and the machine.
 
     python tools/bench_attention_ratios.py layer
+    python tools/bench_attention_ratios.py layer --previous-kernel /tmp/prev/asr/attention/csrc/attention_cpu.cpp
     python tools/bench_attention_ratios.py kernel --n 4096 8192 16384
     git worktree add /tmp/prev ceb7ac2   # the kernel source and its headers as they were
     python tools/bench_attention_ratios.py kernel --previous-kernel /tmp/prev/asr/attention/csrc/attention_cpu.cpp
@@ -94,6 +96,11 @@ def layer_contenders(args: argparse.Namespace, padded: bool) -> dict[str, Callab
     }
     layers["linear (composite)"] = layers["linear"]
     names = ["linear", "linear (composite)", "softmax"]
+    kernels = {"linear": fused_module.fused_kernel_for(torch.device("cpu"))}
+    if args.previous_kernel:
+        names.append("linear (previous kernel)")
+        layers[names[-1]] = layers["linear"]
+        kernels[names[-1]] = _cpu.CpuKernel(previous_extension(args.previous_kernel))
     if args.compile:
         names.append("linear (torch.compile)")
         layers[names[-1]] = torch.compile(layers["linear"], dynamic=False)
@@ -105,6 +112,8 @@ def layer_contenders(args: argparse.Namespace, padded: bool) -> dict[str, Callab
             saved = fused_module.fused_kernel_for
             if name in ("linear (composite)", "linear (torch.compile)"):
                 fused_module.fused_kernel_for = no_kernel  # one object: no recompiles
+            elif name in kernels:
+                fused_module.fused_kernel_for = lambda device: kernels[name]
             try:
                 layer.zero_grad(set_to_none=True)
                 xi = x.detach().requires_grad_()
@@ -150,6 +159,20 @@ def run_layer(args: argparse.Namespace) -> str:
             f"{summary(t['linear (composite)'])} | {summary(t['softmax'])} | "
             f"{ratio(t['softmax'], t['linear'])} | {ratio(t['linear (composite)'], t['linear'])} |"
         )
+    if args.previous_kernel:
+        lines += [
+            "",
+            f"The fused layer on the kernel source {args.previous_kernel}, same rounds:",
+            "",
+            "| batch | previous kernel (s) | previous / today's |",
+            "|---|---|---|",
+        ]
+        for padded, t in results.items():
+            prev = t["linear (previous kernel)"]
+            lines.append(
+                f"| {'padded' if padded else 'equal'} | {summary(prev)} | "
+                f"{ratio(prev, t['linear'])} |"
+            )
     if args.compile:
         lines += [
             "",
@@ -213,17 +236,26 @@ def gradient_error(fn) -> float:
     return max(e if e == e else float("inf") for e in errors)  # NaN counts as infinite
 
 
-def load_previous_kernel(source: str) -> Callable:
-    """An earlier version of the CPU kernel (a .cpp with forward/backward(q, k, v, [g,] chunk)),
-    built under its own name, as a differentiable function: before/after in one process."""
+def previous_extension(source: str) -> object:
+    """An earlier revision's CPU extension (its attention_cpu.cpp, headers beside it), built under
+    another name so that both load in one process."""
+    from pathlib import Path
+
     from torch.utils.cpp_extension import load
 
-    ext = load(
-        name="previous_causal_product_cpu",
+    return load(
+        name="previous_attention_cpu",
         sources=[source],
         extra_cflags=["-O3", "-fopenmp"],
         extra_ldflags=["-fopenmp"],
+        extra_include_paths=[str(Path(source).resolve().parent)],
     )
+
+
+def load_previous_kernel(source: str) -> Callable:
+    """An earlier version of the CPU kernel (a .cpp with forward/backward(q, k, v, [g,] chunk)),
+    as a differentiable function: before/after in one process."""
+    ext = previous_extension(source)
 
     class Previous(torch.autograd.Function):
         @staticmethod
@@ -318,7 +350,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument(
         "--previous-kernel",
         metavar="CPP",
-        help="kernel: also time this earlier attention_cpu.cpp (e.g. from a git worktree)",
+        help="also time this earlier attention_cpu.cpp (e.g. from a git worktree)",
     )
     args = p.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)

@@ -281,23 +281,65 @@ inline void elu_plus_one_inplace(double* x, int n) {
   for (int i = 0; i < n; ++i) x[i] = x[i] > 0.0 ? x[i] + 1.0 : std::exp(x[i]);
 }
 
-// g *= phi'(x) given phi = phi(x): phi'(x) = 1 for x > 0 and exp(x) = phi(x) otherwise,
-// i.e. min(phi, 1).
-template <typename acc_t>
-inline void mul_elu_plus_one_grad(acc_t* g, const acc_t* phi, int n) {
-  for (int i = 0; i < n; ++i) g[i] *= std::min(phi[i], acc_t(1));
+// The per-row bookkeeping around the GEMMs: sums, dot products and row updates of D or M values.
+// GCC vectorises a float sum only when it may reorder the additions, which -O3 alone does not
+// allow, so the reductions say so (omp simd); and the float versions are compiled per instruction
+// set like the feature map. Run scalar, they were a large share of the non-causal layer's time in a
+// profile (BENCHMARKS.md, "Vectorised row bookkeeping").
+namespace rowops {
+
+template <typename T>
+inline T sum(const T* x, int n) {
+  T s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int i = 0; i < n; ++i) s += x[i];
+  return s;
 }
 
-template <typename acc_t>
-inline acc_t dot(const acc_t* a, const acc_t* b, int n) {
-  acc_t s = 0;
+template <typename T>
+inline T dot(const T* a, const T* b, int n) {
+  T s = 0;
+#pragma omp simd reduction(+ : s)
   for (int i = 0; i < n; ++i) s += a[i] * b[i];
   return s;
 }
 
-template <typename acc_t>
-inline void axpy(acc_t alpha, const acc_t* x, acc_t* y, int n) {
+template <typename T>
+inline void axpy(T alpha, const T* x, T* y, int n) {
   for (int i = 0; i < n; ++i) y[i] += alpha * x[i];
+}
+
+template <typename T>
+inline void scale(T* x, T alpha, int n) {
+  for (int i = 0; i < n; ++i) x[i] *= alpha;
+}
+
+// g *= phi'(x) given phi = phi(x): phi'(x) = 1 for x > 0 and exp(x) = phi(x) otherwise,
+// i.e. min(phi, 1).
+template <typename T>
+inline void mul_elu_plus_one_grad(T* g, const T* phi, int n) {
+  for (int i = 0; i < n; ++i) g[i] *= phi[i] < T(1) ? phi[i] : T(1);
+}
+
+}  // namespace rowops
+
+ASR_SIMD_CLONES inline float sum(const float* x, int n) { return rowops::sum(x, n); }
+inline double sum(const double* x, int n) { return rowops::sum(x, n); }
+ASR_SIMD_CLONES inline float dot(const float* a, const float* b, int n) {
+  return rowops::dot(a, b, n);
+}
+inline double dot(const double* a, const double* b, int n) { return rowops::dot(a, b, n); }
+ASR_SIMD_CLONES inline void axpy(float alpha, const float* x, float* y, int n) {
+  rowops::axpy(alpha, x, y, n);
+}
+inline void axpy(double alpha, const double* x, double* y, int n) { rowops::axpy(alpha, x, y, n); }
+ASR_SIMD_CLONES inline void scale(float* x, float alpha, int n) { rowops::scale(x, alpha, n); }
+inline void scale(double* x, double alpha, int n) { rowops::scale(x, alpha, n); }
+ASR_SIMD_CLONES inline void mul_elu_plus_one_grad(float* g, const float* phi, int n) {
+  rowops::mul_elu_plus_one_grad(g, phi, n);
+}
+inline void mul_elu_plus_one_grad(double* g, const double* phi, int n) {
+  rowops::mul_elu_plus_one_grad(g, phi, n);
 }
 
 // One head's rows of a (B, N, H, W)- or (B, H, N, W)-shaped tensor: row i at base + i * stride,

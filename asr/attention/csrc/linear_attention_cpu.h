@@ -94,24 +94,16 @@ void causal_forward_head(const HeadInputs<in_t>& in, Rows<in_t> out, acc_t* den,
       acc_t* row = res + static_cast<int64_t>(i) * m;
       if constexpr (normalised) {
         const acc_t* lrow = left + static_cast<int64_t>(i) * ldl;
-        acc_t s = 0;
-        for (int j = 0; j <= i; ++j) s += lrow[j];
-        const acc_t denom = s + dot(lrow + C, z, d) + eps;
+        const acc_t denom = sum(lrow, i + 1) + dot(lrow + C, z, d) + eps;
         den[c0 + i] = denom;
-        const acc_t inv = acc_t(1) / denom;
-        for (int j = 0; j < m; ++j) row[j] *= inv;
+        scale(row, acc_t(1) / denom, m);
       }
       store_row<in_t, acc_t>(row, out.row(c0 + i), m);
     }
     if (c0 + len < n) {
       gemm_nn<acc_t>(d, m, len, keys_t, C, right, m, state, m, true);  // S += K^T V
       if constexpr (normalised)
-        for (int j = 0; j < d; ++j) {
-          const acc_t* krow = keys_t + static_cast<int64_t>(j) * C;
-          acc_t s = 0;
-          for (int i = 0; i < len; ++i) s += krow[i];
-          z[j] += s;
-        }
+        for (int j = 0; j < d; ++j) z[j] += sum(keys_t + static_cast<int64_t>(j) * C, len);
     }
   }
 }
@@ -127,10 +119,14 @@ void load_output_grad(Rows<const in_t> g, Rows<const in_t> out, const acc_t* den
       acc_t* row = dst + static_cast<int64_t>(i) * ld;
       const in_t* o = out.row(c0 + i);
       acc_t s = 0;
-      for (int j = 0; j < m; ++j) s += row[j] * static_cast<acc_t>(o[j]);
+      if constexpr (std::is_same_v<in_t, acc_t>) {
+        s = dot(row, o, m);
+      } else {
+        for (int j = 0; j < m; ++j) s += row[j] * static_cast<acc_t>(o[j]);
+      }
       const acc_t inv = acc_t(1) / den[c0 + i];
       gd[i] = -s * inv;
-      for (int j = 0; j < m; ++j) row[j] *= inv;
+      scale(row, inv, m);
     }
   }
 }
@@ -274,12 +270,7 @@ void noncausal_forward_head(const HeadInputs<in_t>& in, Rows<in_t> out, acc_t* d
     load_rows_transposed<in_t, acc_t>(in.k, r0, len, len, d, feats_t, R, true, in.mask, tmp);
     load_rows<in_t, acc_t>(in.v, r0, len, len, m, feats, m, false, in.mask);
     gemm_nn<acc_t>(d, m, len, feats_t, R, feats, m, kv, m, true);  // KV += phi(K)^T V
-    for (int j = 0; j < d; ++j) {
-      const acc_t* krow = feats_t + static_cast<int64_t>(j) * R;
-      acc_t s = 0;
-      for (int i = 0; i < len; ++i) s += krow[i];
-      z[j] += s;
-    }
+    for (int j = 0; j < d; ++j) z[j] += sum(feats_t + static_cast<int64_t>(j) * R, len);
   }
   for (int r0 = 0; r0 < in.nq; r0 += R) {
     const int len = std::min(R, in.nq - r0);
@@ -289,8 +280,7 @@ void noncausal_forward_head(const HeadInputs<in_t>& in, Rows<in_t> out, acc_t* d
       acc_t* row = res + static_cast<int64_t>(i) * m;
       const acc_t denom = dot(feats + static_cast<int64_t>(i) * d, z, d) + eps;
       den[r0 + i] = denom;
-      const acc_t inv = acc_t(1) / denom;
-      for (int j = 0; j < m; ++j) row[j] *= inv;
+      scale(row, acc_t(1) / denom, m);
       store_row<in_t, acc_t>(row, out.row(r0 + i), m);
     }
   }
