@@ -342,6 +342,67 @@ inline void mul_elu_plus_one_grad(double* g, const double* phi, int n) {
   rowops::mul_elu_plus_one_grad(g, phi, n);
 }
 
+// bfloat16 <-> float on the raw bits, in loops the compiler vectorises: c10::BFloat16's
+// conversions go one value at a time, and under bf16 autocast every row the fused layer loads or
+// stores passes through them. float -> bf16 rounds to nearest even and keeps NaN a NaN, exactly
+// as c10::BFloat16 does.
+namespace bf16 {
+
+inline float to_float(uint16_t bits) {
+  const uint32_t wide = static_cast<uint32_t>(bits) << 16;
+  float x;
+  std::memcpy(&x, &wide, sizeof(x));
+  return x;
+}
+
+ASR_SIMD_CLONES inline void to_float(const uint16_t* src, float* dst, int n) {
+  for (int i = 0; i < n; ++i) dst[i] = to_float(src[i]);
+}
+
+ASR_SIMD_CLONES inline void from_float(const float* src, uint16_t* dst, int n) {
+  for (int i = 0; i < n; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, src + i, sizeof(bits));
+    const uint32_t rounded = (bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16;
+    dst[i] = src[i] != src[i] ? uint16_t{0x7FC0} : static_cast<uint16_t>(rounded);
+  }
+}
+
+ASR_SIMD_CLONES inline float dot(const float* a, const uint16_t* b, int n) {
+  float s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int i = 0; i < n; ++i) s += a[i] * to_float(b[i]);
+  return s;
+}
+
+}  // namespace bf16
+
+// dst[0..n) = src[0..n) as acc_t.
+template <typename in_t, typename acc_t>
+inline void convert_row(const in_t* src, acc_t* dst, int n) {
+  if constexpr (std::is_same_v<in_t, acc_t>) {
+    std::memcpy(dst, src, sizeof(acc_t) * n);
+  } else if constexpr (std::is_same_v<in_t, c10::BFloat16> && std::is_same_v<acc_t, float>) {
+    bf16::to_float(reinterpret_cast<const uint16_t*>(src), dst, n);
+  } else {
+    for (int j = 0; j < n; ++j) dst[j] = static_cast<acc_t>(src[j]);
+  }
+}
+
+// sum_j a[j] * b[j], with b in the input dtype.
+template <typename in_t, typename acc_t>
+inline acc_t dot_row(const acc_t* a, const in_t* b, int n) {
+  if constexpr (std::is_same_v<in_t, acc_t>) {
+    return dot(a, b, n);
+  } else if constexpr (std::is_same_v<in_t, c10::BFloat16> && std::is_same_v<acc_t, float>) {
+    return bf16::dot(a, reinterpret_cast<const uint16_t*>(b), n);
+  } else {
+    acc_t s = 0;
+    for (int j = 0; j < n; ++j) s += a[j] * static_cast<acc_t>(b[j]);
+    return s;
+  }
+}
+
 // One head's rows of a (B, N, H, W)- or (B, H, N, W)-shaped tensor: row i at base + i * stride,
 // its W values contiguous.
 template <typename T>
@@ -363,12 +424,7 @@ void load_rows(Rows<const in_t> src, int64_t r0, int len, int rows_total, int wi
       std::fill(out, out + width, acc_t(0));
       continue;
     }
-    const in_t* in = src.row(r0 + i);
-    if constexpr (std::is_same_v<in_t, acc_t>) {
-      std::memcpy(out, in, sizeof(acc_t) * width);
-    } else {
-      for (int j = 0; j < width; ++j) out[j] = static_cast<acc_t>(in[j]);
-    }
+    convert_row(src.row(r0 + i), out, width);
     if (feature_map) elu_plus_one_inplace(out, width);
   }
 }
@@ -413,6 +469,8 @@ void store_row(const acc_t* src, in_t* dst, int width) {
 #endif
   if constexpr (std::is_same_v<in_t, acc_t>) {
     std::memcpy(dst, src, sizeof(acc_t) * width);
+  } else if constexpr (std::is_same_v<in_t, c10::BFloat16> && std::is_same_v<acc_t, float>) {
+    bf16::from_float(src, reinterpret_cast<uint16_t*>(dst), width);
   } else {
     for (int j = 0; j < width; ++j) dst[j] = static_cast<in_t>(src[j]);
   }

@@ -118,12 +118,7 @@ void load_output_grad(Rows<const in_t> g, Rows<const in_t> out, const acc_t* den
     for (int i = 0; i < len; ++i) {
       acc_t* row = dst + static_cast<int64_t>(i) * ld;
       const in_t* o = out.row(c0 + i);
-      acc_t s = 0;
-      if constexpr (std::is_same_v<in_t, acc_t>) {
-        s = dot(row, o, m);
-      } else {
-        for (int j = 0; j < m; ++j) s += row[j] * static_cast<acc_t>(o[j]);
-      }
+      const acc_t s = dot_row(row, o, m);
       const acc_t inv = acc_t(1) / den[c0 + i];
       gd[i] = -s * inv;
       scale(row, inv, m);
