@@ -4,7 +4,8 @@
 backward, B=2, N=1500 frames (60 s after 4x subsampling), d_model 256, 4 heads: linear (fused
 kernel), linear (the composite PyTorch form it replaced), softmax (SDPA), each on an equal-length
 and a padded batch (second utterance 0.92 N long, the demo corpus's mean fill); with
-``--previous-kernel``, also the fused layer on an earlier revision's kernel source.
+``--previous-kernel``, also the fused layer on an earlier revision's kernel source, and the fused
+attention alone (no projections) on both kernels.
 
 ``kernel``: the causal product forward + backward at B=4, H=8, D=M=64 against the fp32 matmul
 rate (2048^2 GEMM) of the same process, optionally beside pytorch-fast-transformers 0.4.0's CPU
@@ -128,11 +129,38 @@ def layer_contenders(args: argparse.Namespace, padded: bool) -> dict[str, Callab
         return run
 
     contenders = {name: timed(name) for name in names}
+    for name in kernels if args.previous_kernel else ():
+        contenders[f"{name}: attention alone"] = attention_alone(kernels[name], x, mask, args)
     if args.compile:
         t0 = time.perf_counter()
         contenders["linear (torch.compile)"]()
         args.compile_seconds[padded] = time.perf_counter() - t0
     return contenders
+
+
+def attention_alone(
+    kernel: object, x: torch.Tensor, mask: torch.Tensor | None, args: argparse.Namespace
+) -> Callable[[], float]:
+    """The fused kernel's forward + backward on packed q, k, v of the layer's shape, without
+    the projections around it: the kernel's own time."""
+    b, n, d = x.shape
+    dtype = torch.bfloat16 if args.bf16 else torch.float32
+    qkv = torch.randn(b, n, 3, args.heads, d // args.heads, dtype=dtype)
+    grad = torch.randn(b, n, args.heads, d // args.heads, dtype=dtype)
+
+    def run() -> float:
+        saved = fused_module.fused_kernel_for
+        fused_module.fused_kernel_for = lambda device: kernel
+        try:
+            qi = qkv.detach().requires_grad_()
+            t0 = time.perf_counter()
+            out = fused_module.fused_self_attention(qi, causal=False, key_padding_mask=mask)
+            out.backward(grad)
+            return time.perf_counter() - t0
+        finally:
+            fused_module.fused_kernel_for = saved
+
+    return run
 
 
 def run_layer(args: argparse.Namespace) -> str:
@@ -164,14 +192,20 @@ def run_layer(args: argparse.Namespace) -> str:
             "",
             f"The fused layer on the kernel source {args.previous_kernel}, same rounds:",
             "",
-            "| batch | previous kernel (s) | previous / today's |",
-            "|---|---|---|",
+            "| batch | layer, previous kernel (s) | previous / today's | attention alone, "
+            "today's (s) | attention alone, previous (s) | previous / today's |",
+            "|---|---|---|---|---|---|",
         ]
         for padded, t in results.items():
             prev = t["linear (previous kernel)"]
+            alone, alone_prev = (
+                t["linear: attention alone"],
+                t["linear (previous kernel): attention alone"],
+            )
             lines.append(
                 f"| {'padded' if padded else 'equal'} | {summary(prev)} | "
-                f"{ratio(prev, t['linear'])} |"
+                f"{ratio(prev, t['linear'])} | {summary(alone)} | {summary(alone_prev)} | "
+                f"{ratio(alone_prev, alone)} |"
             )
     if args.compile:
         lines += [
