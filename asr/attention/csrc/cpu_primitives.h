@@ -285,7 +285,7 @@ inline void elu_plus_one_inplace(double* x, int n) {
 // GCC vectorises a float sum only when it may reorder the additions, which -O3 alone does not
 // allow, so the reductions say so (omp simd); and the float versions are compiled per instruction
 // set like the feature map. Run scalar, they were a large share of the non-causal layer's time in a
-// profile (BENCHMARKS.md, "Vectorised row bookkeeping").
+// profile (BENCHMARKS.md, "The fused layer's row loops").
 namespace rowops {
 
 template <typename T>
