@@ -412,6 +412,19 @@ struct Rows {
   T* row(int64_t i) const { return base + i * stride; }
 };
 
+// How many rows ahead of the one it loads load_rows asks for: converting rows (bf16 to float)
+// otherwise waited on each row's memory in turn, where a plain copy did not (BENCHMARKS.md, "The
+// fused layer's row loops").
+constexpr int kLoadAhead = 4;
+
+// Ask for one row of `width` values ahead of use.
+template <typename T>
+inline void prefetch_row(const T* row, int width) {
+  const char* p = reinterpret_cast<const char*>(row);
+  for (int64_t off = 0; off < static_cast<int64_t>(width) * sizeof(T); off += 64)
+    __builtin_prefetch(p + off);
+}
+
 // dst[i, :] (row stride ld) = src rows r0..r0+len as acc_t, optionally through phi; masked rows
 // (mask[r0 + i] true) are zero. Rows len..rows_total-1 of dst are zeroed too, so that a partial
 // chunk multiplies as a full one.
@@ -424,6 +437,9 @@ void load_rows(Rows<const in_t> src, int64_t r0, int len, int rows_total, int wi
       std::fill(out, out + width, acc_t(0));
       continue;
     }
+    if constexpr (!std::is_same_v<in_t, acc_t>) {
+      if (i + kLoadAhead < len) prefetch_row(src.row(r0 + i + kLoadAhead), width);
+    }
     convert_row(src.row(r0 + i), out, width);
     if (feature_map) elu_plus_one_inplace(out, width);
   }
@@ -435,11 +451,7 @@ void load_rows(Rows<const in_t> src, int64_t r0, int len, int rows_total, int wi
 template <typename T>
 inline void prefetch_rows(Rows<const T> src, int64_t r0, int len, int64_t n, int width) {
   const int64_t end = std::min<int64_t>(r0 + len, n);
-  const int64_t bytes = static_cast<int64_t>(width) * sizeof(T);
-  for (int64_t i = std::max<int64_t>(r0, 0); i < end; ++i) {
-    const char* p = reinterpret_cast<const char*>(src.row(i));
-    for (int64_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off);
-  }
+  for (int64_t i = std::max<int64_t>(r0, 0); i < end; ++i) prefetch_row(src.row(i), width);
 }
 
 // Output rows are written once and not read again by the kernel: non-temporal stores skip the
