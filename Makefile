@@ -23,10 +23,11 @@ system-deps:  ## the synthetic corpus's speech engines and text, ffmpeg; install
 # festival's voices of other languages, which speak accented English in training only
 # (conf/demo_holdout_flite_foreign.yaml); the package list is asr.data.synth.festival's.
 foreign-voices: venv system-deps  ## festival's Italian, Czech, Finnish and Hindi voices (needs root)
-	@packages=$$($(PY) -c "from asr.data.synth.festival import FOREIGN_VOICES as v; print(*sorted({f.package for f in v.values()}))"); \
-	  dpkg-query -W $$packages >/dev/null 2>&1 || { echo "installing $$packages (apt-get)"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$packages >/dev/null) \
-	  || { echo "error: could not install festival's foreign voices; run: sudo apt-get install $$packages"; exit 1; }; }
+	@packages=$$($(PY) -c "from asr.data.synth.festival import FOREIGN_VOICES as v; print(*sorted({p for f in v.values() for p in f.packages}))"); \
+	  missing=$$(for p in $$packages; do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	  test -z "$$missing" || { echo "installing" $$missing "(apt-get)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null) \
+	  || { echo "error: could not install festival's foreign voices; run: sudo apt-get install" $$missing; exit 1; }; }
 
 $(VENV_STAMP): pyproject.toml
 	@test -x $(PY) || python3.11 -m venv .venv || python3 -m venv .venv

@@ -45,24 +45,25 @@ VOICE_PACKAGES = {
 
 @dataclass(frozen=True)
 class ForeignVoice:
-    """A festival voice of another language: its Debian package, its phone map's name, and
-    its pitch over the English front end's targets (those of a male voice at about 105 Hz)."""
+    """A festival voice of another language: its Debian packages (the voice's, and the language
+    support it loads, which Debian only recommends), its phone map's name, and its pitch over
+    the English front end's targets (those of a male voice at about 105 Hz)."""
 
-    package: str
+    packages: tuple[str, ...]
     phone_set: str
     f0_factor: float
 
 
 FOREIGN_VOICES = {
-    "lp_diphone": ForeignVoice("festvox-italp16k", "italian", 1.6),
-    "pc_diphone": ForeignVoice("festvox-itapc16k", "italian", 1.05),
-    "czech_dita": ForeignVoice("festvox-czech-dita", "czech", 1.6),
-    "czech_krb": ForeignVoice("festvox-czech-krb", "czech", 2.2),
-    "czech_machac": ForeignVoice("festvox-czech-machac", "czech", 0.75),
-    "czech_ph": ForeignVoice("festvox-czech-ph", "czech", 1.2),
-    "suo_fi_lj_diphone": ForeignVoice("festvox-suopuhe-lj", "finnish", 1.6),
-    "hy_fi_mv_diphone": ForeignVoice("festvox-suopuhe-mv", "finnish", 0.85),
-    "hindi_NSK_diphone": ForeignVoice("festvox-hi-nsk", "hindi", 1.0),
+    "lp_diphone": ForeignVoice(("festvox-italp16k",), "italian", 1.6),
+    "pc_diphone": ForeignVoice(("festvox-itapc16k",), "italian", 1.05),
+    "czech_dita": ForeignVoice(("festvox-czech-dita",), "czech", 1.6),
+    "czech_krb": ForeignVoice(("festvox-czech-krb",), "czech", 2.2),
+    "czech_machac": ForeignVoice(("festvox-czech-machac",), "czech", 0.75),
+    "czech_ph": ForeignVoice(("festvox-czech-ph",), "czech", 1.2),
+    "suo_fi_lj_diphone": ForeignVoice(("festvox-suopuhe-lj",), "finnish", 1.6),
+    "hy_fi_mv_diphone": ForeignVoice(("festvox-suopuhe-mv",), "finnish", 0.85),
+    "hindi_NSK_diphone": ForeignVoice(("festvox-hi-nsk", "festival-hi"), "hindi", 1.0),
 }
 # The English voice whose front end gives the foreign voices their phones and prosody.
 FRONT_END_VOICE = "kal_diphone"
@@ -147,7 +148,10 @@ class FestivalEngine(SpeechEngine):
 
     def missing_voices(self, voices: Sequence[str]) -> dict[str, str]:
         installed = festival_voices(self.path)
-        packages = {**VOICE_PACKAGES, **{v: f.package for v, f in FOREIGN_VOICES.items()}}
+        packages = {
+            **VOICE_PACKAGES,
+            **{v: " ".join(f.packages) for v, f in FOREIGN_VOICES.items()},
+        }
         missing = {}
         for voice in voices:
             if voice not in packages and voice not in installed:
