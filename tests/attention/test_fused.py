@@ -129,16 +129,20 @@ def test_half_inputs_accumulate_in_float32(dtype, causal):
 @pytest.mark.parametrize("causal", [False, True])
 def test_bf16_rows_round_to_nearest_even(causal):
     """With q = k = 0 every weight is 1, so output row 1 is exactly (v_0 + v_1) / 2 in float32 (for
-    bf16 v_0, v_1, with a normaliser of 2 + eps == 2 in float32), and about half of its values
-    fall halfway between two bf16 values. The kernel's row loads and stores must round that the
-    way torch rounds float32 to bf16 (to nearest, ties to even), bit for bit."""
+    bf16 v_0, v_1, with a normaliser of 2 + eps == 2 in float32), and columns built as ties fall
+    halfway between two bf16 values. The kernel's row loads and stores must round that the way
+    torch rounds float32 to bf16 (to nearest, ties to even), bit for bit."""
     m = 70  # not a multiple of the vector width: the loops' tails convert too
     q = torch.zeros(1, 1, 2, 64, dtype=torch.bfloat16)
     v = (torch.randn(1, 1, 2, m) * 4).to(torch.bfloat16)
+    # Columns 0-15: v_1 is v_0's next bf16 value, so the mean is an exact tie; v_0 odd in 0-7
+    # (the tie rounds up to v_1), even in 8-15 (down to v_0). The rest stay random.
+    bits0 = v[..., 0, :16].view(torch.int16)
+    bits0[..., :8] |= 1
+    bits0[..., 8:] &= ~1
+    v[..., 1, :16] = (bits0 + 1).view(torch.bfloat16)
     out = _fused(causal)(q, q.clone(), v)
     mean = (v[..., 0, :].float() + v[..., 1, :].float()) / 2
-    bits = mean.view(torch.int32)
-    assert (((bits & 0xFFFF) == 0x8000) & ((bits >> 16) & 1 == 1)).any()  # ties to round up
     want = mean.to(torch.bfloat16).view(torch.int16)
     assert torch.equal(out[..., 1, :].view(torch.int16), want)
     first = v[..., 0, :] if causal else mean.to(torch.bfloat16)  # causal row 0 sees key 0 alone
