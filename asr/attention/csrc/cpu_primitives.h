@@ -283,11 +283,9 @@ inline void elu_plus_one_inplace(double* x, int n) {
 
 // The per-row bookkeeping around the GEMMs: sums, dot products and row updates of D or M values.
 // GCC vectorises a float sum only when it may reorder the additions, which -O3 alone does not
-// allow, so the reductions say so (omp simd); and the float versions are compiled per instruction
-// set like the feature map. Run scalar, they were a large share of the non-causal layer's time in a
-// profile (BENCHMARKS.md, "The fused layer's row loops").
-namespace rowops {
-
+// allow, so the reductions say so (omp simd); and float, the hot type, has overloads compiled per
+// instruction set like the feature map. Run scalar, they were a large share of the non-causal
+// layer's time in a profile (BENCHMARKS.md, "The fused layer's row loops").
 template <typename T>
 inline T sum(const T* x, int n) {
   T s = 0;
@@ -321,25 +319,17 @@ inline void mul_elu_plus_one_grad(T* g, const T* phi, int n) {
   for (int i = 0; i < n; ++i) g[i] *= phi[i] < T(1) ? phi[i] : T(1);
 }
 
-}  // namespace rowops
-
-ASR_SIMD_CLONES inline float sum(const float* x, int n) { return rowops::sum(x, n); }
-inline double sum(const double* x, int n) { return rowops::sum(x, n); }
+// The float overloads (preferred over the templates for float arguments).
+ASR_SIMD_CLONES inline float sum(const float* x, int n) { return sum<float>(x, n); }
 ASR_SIMD_CLONES inline float dot(const float* a, const float* b, int n) {
-  return rowops::dot(a, b, n);
+  return dot<float>(a, b, n);
 }
-inline double dot(const double* a, const double* b, int n) { return rowops::dot(a, b, n); }
 ASR_SIMD_CLONES inline void axpy(float alpha, const float* x, float* y, int n) {
-  rowops::axpy(alpha, x, y, n);
+  axpy<float>(alpha, x, y, n);
 }
-inline void axpy(double alpha, const double* x, double* y, int n) { rowops::axpy(alpha, x, y, n); }
-ASR_SIMD_CLONES inline void scale(float* x, float alpha, int n) { rowops::scale(x, alpha, n); }
-inline void scale(double* x, double alpha, int n) { rowops::scale(x, alpha, n); }
+ASR_SIMD_CLONES inline void scale(float* x, float alpha, int n) { scale<float>(x, alpha, n); }
 ASR_SIMD_CLONES inline void mul_elu_plus_one_grad(float* g, const float* phi, int n) {
-  rowops::mul_elu_plus_one_grad(g, phi, n);
-}
-inline void mul_elu_plus_one_grad(double* g, const double* phi, int n) {
-  rowops::mul_elu_plus_one_grad(g, phi, n);
+  mul_elu_plus_one_grad<float>(g, phi, n);
 }
 
 // bfloat16 <-> float on the raw bits, in loops the compiler vectorises: c10::BFloat16's
