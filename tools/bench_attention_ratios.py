@@ -31,7 +31,8 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -81,6 +82,17 @@ def no_kernel(device: torch.device) -> None:
     return None
 
 
+@contextmanager
+def kernel_lookup(kernel_for: Callable[[torch.device], object | None]) -> Iterator[None]:
+    """asr.attention.fused looks its kernel up through ``kernel_for`` inside the block."""
+    saved = fused_module.fused_kernel_for
+    fused_module.fused_kernel_for = kernel_for
+    try:
+        yield
+    finally:
+        fused_module.fused_kernel_for = saved
+
+
 def layer_contenders(args: argparse.Namespace, padded: bool) -> dict[str, Callable[[], float]]:
     torch.manual_seed(0)
     b, n, d = 2, args.frames, args.d_model
@@ -97,25 +109,25 @@ def layer_contenders(args: argparse.Namespace, padded: bool) -> dict[str, Callab
     }
     layers["linear (composite)"] = layers["linear"]
     names = ["linear", "linear (composite)", "softmax"]
-    kernels = {"linear": fused_module.fused_kernel_for(torch.device("cpu"))}
+    kernel = fused_module.fused_kernel_for(torch.device("cpu"))
+    lookups = {name: lambda device: kernel for name in ("linear", "softmax")}
+    lookups["linear (composite)"] = no_kernel
+    kernels = {"linear": kernel}
     if args.previous_kernel:
         names.append("linear (previous kernel)")
         layers[names[-1]] = layers["linear"]
         kernels[names[-1]] = _cpu.CpuKernel(previous_extension(args.previous_kernel))
+        lookups[names[-1]] = lambda device: kernels["linear (previous kernel)"]
     if args.compile:
         names.append("linear (torch.compile)")
         layers[names[-1]] = torch.compile(layers["linear"], dynamic=False)
+        lookups[names[-1]] = no_kernel  # the same object every call: no recompiles
 
     def timed(name: str) -> Callable[[], float]:
         layer = layers[name]
 
         def run() -> float:
-            saved = fused_module.fused_kernel_for
-            if name in ("linear (composite)", "linear (torch.compile)"):
-                fused_module.fused_kernel_for = no_kernel  # one object: no recompiles
-            elif name in kernels:
-                fused_module.fused_kernel_for = lambda device: kernels[name]
-            try:
+            with kernel_lookup(lookups[name]):
                 layer.zero_grad(set_to_none=True)
                 xi = x.detach().requires_grad_()
                 t0 = time.perf_counter()
@@ -123,8 +135,6 @@ def layer_contenders(args: argparse.Namespace, padded: bool) -> dict[str, Callab
                     out = layer(xi, key_padding_mask=mask)
                 out.backward(grad.to(out.dtype))
                 return time.perf_counter() - t0
-            finally:
-                fused_module.fused_kernel_for = saved
 
         return run
 
@@ -149,16 +159,12 @@ def attention_alone(
     grad = torch.randn(b, n, args.heads, d // args.heads, dtype=dtype)
 
     def run() -> float:
-        saved = fused_module.fused_kernel_for
-        fused_module.fused_kernel_for = lambda device: kernel
-        try:
+        with kernel_lookup(lambda device: kernel):
             qi = qkv.detach().requires_grad_()
             t0 = time.perf_counter()
             out = fused_module.fused_self_attention(qi, causal=False, key_padding_mask=mask)
             out.backward(grad)
             return time.perf_counter() - t0
-        finally:
-            fused_module.fused_kernel_for = saved
 
     return run
 
