@@ -21,6 +21,7 @@ from asr.data.synth.phonemap import (
     map_segments,
     segments_scheme,
 )
+from asr.data.synth.plan import estimate_seconds
 from asr.data.text_sources import Sentence
 
 
@@ -142,6 +143,23 @@ def test_train_only_voices_are_heard_in_training_only():
     assert with_extra.fingerprint()["train_only_voices"] == list(extra)
 
 
+def test_train_only_hours_come_on_top_of_the_training_voices():
+    sentences = [Sentence(f"sentence number {i}", f"sentence number {i}") for i in range(200)]
+    extra = ("festival:lp_diphone", "festival:czech_ph")
+    cfg = _config(train_only_voices=extra, train_only_hours=0.05)
+    plain, on_top = plan_corpus(_config(), sentences), plan_corpus(cfg, sentences)
+    n = len(plain["train"])
+    assert on_top["train"][:n] == plain["train"]  # the training voices' utterances unchanged
+    added = on_top["train"][n:]
+    assert {str(u.voice) for u in added} == set(extra)
+    assert sum(estimate_seconds(Sentence(u.spoken, u.text), u.rate, cfg) for u in added) >= 180
+    assert len({u.id for u in on_top["train"]}) == len(on_top["train"])
+    assert [u.index for u in added] == list(range(n, n + len(added)))
+    for split in ("dev", "test", "test_unseen", "test_unseen_engine"):
+        assert on_top[split] == plain[split]
+    assert cfg.fingerprint()["train_only_hours"] == 0.05
+
+
 @pytest.mark.parametrize(
     "voices, match",
     [(("flite:slt",), "held_out_engine"), (("en-us",), "also in voices"),
@@ -150,6 +168,13 @@ def test_train_only_voices_are_heard_in_training_only():
 def test_train_only_voices_are_checked(voices, match):
     with pytest.raises(ValueError, match=match):
         _config(train_only_voices=voices)
+
+
+@pytest.mark.parametrize("kw", [{"train_only_hours": 1.0}, {"train_only_hours": -1.0,
+                                "train_only_voices": ("festival:czech_ph",)}])  # fmt: skip
+def test_train_only_hours_are_checked(kw):
+    with pytest.raises(ValueError, match="train_only_hours"):
+        _config(**kw)
 
 
 def test_recipe_config_names_installable_voices():

@@ -30,6 +30,10 @@ class SynthConfig:
     :param train_only_voices: voices heard in training only, never in dev or test (festival's
         voices of other languages speaking accented English, say: more speakers to learn from,
         while dev and test keep measuring ``voices``); none of ``held_out_engine``.
+    :param train_only_hours: None: the train-only voices share ``train_hours`` with the
+        training voices. A number: they speak that many hours of training sentences on top,
+        and the training voices keep all of ``train_hours`` (the same utterances as without
+        them).
     :param held_out_engine: the engine family no training utterance comes from (None: no
         ``test_unseen_engine`` split).
     :param unseen_voice: the voice of ``test_unseen`` only (a voice of a training engine that
@@ -83,6 +87,7 @@ class SynthConfig:
         "festival:cmu_us_slt_arctic_hts",
     )
     train_only_voices: tuple[str, ...] = ()
+    train_only_hours: float | None = None
     held_out_engine: str | None = "festival"
     unseen_voice: str = "en-gb-x-rp+f5"
     rate: tuple[float, float] = (0.8, 1.15)
@@ -148,6 +153,12 @@ class SynthConfig:
                     f"SynthConfig.train_only_voices {voice!r} belongs to held_out_engine "
                     f"{self.held_out_engine!r}, which training must never hear"
                 )
+        if self.train_only_hours is not None and (
+            self.train_only_hours < 0 or not self.train_only_voices
+        ):
+            raise ValueError(
+                "SynthConfig.train_only_hours must be non-negative and needs train_only_voices"
+            )
         counts = [f"num_{s}" for s in SPLITS]
         for name in (*counts, "seed", "jobs"):
             if getattr(self, name) < (1 if name == "jobs" else 0):
@@ -173,8 +184,11 @@ class SynthConfig:
         """Fields that change the output (``jobs`` does not)."""
         d = dataclasses.asdict(self)
         d.pop("jobs")
-        if not d["train_only_voices"]:  # corpora made before the field existed stay valid
+        # Corpora made before these fields existed stay valid.
+        if not d["train_only_voices"]:
             d.pop("train_only_voices")
+        if d["train_only_hours"] is None:
+            d.pop("train_only_hours")
         return json.loads(json.dumps(d))  # tuples -> lists, as stored on disk
 
     @classmethod

@@ -46,7 +46,10 @@ class UttSpec:
 _UTTERANCE, _SENTENCE_ORDER, _NOISE = 0, 1, 2
 # Split streams: test_unseen_engine came after the sentence-to-split assignment took 4, so the
 # corpus of a seed keeps the dev/test/test_unseen sentences it had before that split existed.
-_SPLIT_STREAM = {"train": 0, "dev": 1, "test": 2, "test_unseen": 3, "test_unseen_engine": 5}
+# "train_only" is the stream of the training utterances that SynthConfig.train_only_hours adds.
+_SPLIT_STREAM = {
+    "train": 0, "dev": 1, "test": 2, "test_unseen": 3, "test_unseen_engine": 5, "train_only": 6,
+}  # fmt: skip
 _CORPUS_SPLIT = 4  # pseudo-split stream of the sentence-to-split assignment
 
 
@@ -71,10 +74,11 @@ def _target(cfg: SynthConfig, split: str) -> tuple[int | None, float | None]:
 
 def split_voices(cfg: SynthConfig) -> dict[str, tuple[Voice, ...]]:
     """The voices each split is spoken in (train, dev and test share theirs; train also has
-    the train-only voices)."""
+    the train-only voices, unless ``train_only_hours`` gives them hours of their own)."""
     training = tuple(Voice.parse(v) for v in cfg.training_voices())
+    shared = () if cfg.train_only_hours is not None else cfg.train_only_voices
     return {
-        "train": training + tuple(Voice.parse(v) for v in cfg.train_only_voices),
+        "train": training + tuple(Voice.parse(v) for v in shared),
         "dev": training,
         "test": training,
         "test_unseen": (Voice.parse(cfg.unseen_voice),),
@@ -83,10 +87,18 @@ def split_voices(cfg: SynthConfig) -> dict[str, tuple[Voice, ...]]:
 
 
 def _utt_spec(
-    cfg: SynthConfig, split: str, i: int, sentence: Sentence, voices: Sequence[Voice]
+    cfg: SynthConfig,
+    split: str,
+    i: int,
+    sentence: Sentence,
+    voices: Sequence[Voice],
+    stream: str,
+    first_index: int,
 ) -> UttSpec:
-    """Voice, rate, pitch and noise of utterance ``i`` come only from (seed, split, i)."""
-    rng = _split_rng(cfg.seed, split, _UTTERANCE, i)
+    """Voice, rate, pitch and noise of utterance ``i`` come only from (seed, stream, i); it is
+    utterance ``first_index + i`` of ``split``."""
+    rng = _split_rng(cfg.seed, stream, _UTTERANCE, i)
+    index = first_index + i
     voice = voices[int(rng.integers(len(voices)))]
     rate = round(float(rng.uniform(*cfg.rate)), 3)
     pitch = round(float(rng.uniform(*cfg.pitch)), 2)
@@ -94,9 +106,9 @@ def _utt_spec(
     snr = float(rng.uniform(*cfg.noise_snr_db)) if noisy else None
     kind = NOISE_KINDS[int(rng.integers(len(NOISE_KINDS)))]
     return UttSpec(
-        id=f"{voice.slug}_{split}_{i:06d}",
+        id=f"{voice.slug}_{split}_{index:06d}",
         split=split,
-        index=i,
+        index=index,
         spoken=sentence.spoken,
         text=sentence.text,
         voice=voice,
@@ -104,7 +116,7 @@ def _utt_spec(
         pitch=pitch,
         snr_db=snr,
         noise_kind=kind,
-        noise_seed=_rng_seed(cfg.seed, split, _NOISE, i),
+        noise_seed=_rng_seed(cfg.seed, stream, _NOISE, i),
     )
 
 
@@ -130,17 +142,27 @@ def _take(
     sentences: Sequence[Sentence],
     cycle: bool,
     voices: Sequence[Voice],
+    *,
+    stream: str | None = None,
+    target: tuple[int | None, float | None] | None = None,
+    first_index: int = 0,
 ) -> list[UttSpec]:
-    """Plan one split's utterances from its sentence pool until the count or hours is met."""
-    count, hours = _target(cfg, split)
+    """Plan one split's utterances from its sentence pool until the count or hours is met.
+
+    ``stream`` (default: the split) seeds the draws; ``target`` replaces the split's size;
+    the utterances are numbered from ``first_index``.
+    """
+    stream = stream or split
+    count, hours = target or _target(cfg, split)
     if count == 0 or hours == 0 or not voices:
         return []
-    stream = _sentence_stream(sentences, cycle, _split_rng(cfg.seed, split, _SENTENCE_ORDER), split)
+    order_rng = _split_rng(cfg.seed, stream, _SENTENCE_ORDER)
+    sentence_stream = _sentence_stream(sentences, cycle, order_rng, split)
     specs: list[UttSpec] = []
     seconds = 0.0
     while (count is None or len(specs) < count) and (hours is None or seconds < hours * 3600):
-        sentence = next(stream)
-        spec = _utt_spec(cfg, split, len(specs), sentence, voices)
+        sentence = next(sentence_stream)
+        spec = _utt_spec(cfg, split, len(specs), sentence, voices, stream, first_index)
         seconds += estimate_seconds(sentence, spec.rate, cfg)
         specs.append(spec)
     return specs
@@ -169,5 +191,14 @@ def plan_corpus(
         pool = shuffled[start:max_eval]
         plans[split] = _take(cfg, split, pool, cycle=False, voices=voices[split])
         start += len(plans[split])
-    plans["train"] = _take(cfg, "train", shuffled[start:], cycle=True, voices=voices["train"])
+    train_pool = shuffled[start:]
+    plans["train"] = _take(cfg, "train", train_pool, cycle=True, voices=voices["train"])
+    if cfg.train_only_hours is not None:
+        # On top of the training voices' hours, in an order of their own: those stay as they were.
+        extra = [Voice.parse(v) for v in cfg.train_only_voices]
+        extra = [v for v in extra if available is None or v in set(available)]
+        plans["train"] += _take(
+            cfg, "train", train_pool, cycle=True, voices=extra, stream="train_only",
+            target=(None, cfg.train_only_hours), first_index=len(plans["train"]),
+        )  # fmt: skip
     return {s: plans[s] for s in SPLITS}
