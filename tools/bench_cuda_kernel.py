@@ -1,5 +1,6 @@
-"""CUDA forward+backward times (GPU only): our causal product vs SDPA flash attention, and the
-fused linear-attention layer vs the composite PyTorch form vs flash.
+"""CUDA forward+backward times (GPU only): our causal product (the CUDA kernel and the Triton
+one, asr/attention/_triton.py) vs SDPA flash attention, and the fused linear-attention layer vs
+the composite PyTorch form vs flash.
 
 python tools/bench_cuda_kernel.py [--n 1024 2048 4096 8192 16384] [--b 8 --h 16 --d 64]
 Prints markdown tables (ms per call, CUDA events, median of --iters).
@@ -14,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from asr.attention import _cuda
+from asr.attention import _cuda, _triton
 
 
 def time_ms(fn, iters: int, warmup: int = 3) -> float:
@@ -41,6 +42,24 @@ def ours(b, h, n, d, dtype, backward=True):
             _cuda.backward(q, k, v, g)
 
     return run
+
+
+def triton_kernel(b, h, n, d, dtype):
+    q, k, v, g = (torch.randn(b, h, n, d, device="cuda", dtype=dtype) * 0.1 for _ in range(4))
+
+    def run():
+        _triton.forward(q, k, v)
+        _triton.backward(q, k, v, g)
+
+    return run
+
+
+def _time_or_nan(make, *args, iters: int) -> float:
+    try:
+        return time_ms(make(*args), iters)
+    except Exception as exc:  # noqa: BLE001 - a failing column is reported, the others still run
+        print(f"failed: {str(exc)[:200]}")
+        return float("nan")
 
 
 def flash(b, h, n, d, dtype, backward=True):
@@ -102,9 +121,10 @@ def main() -> None:
         f"B={args.b} H={args.h} D=M={args.d}, ms per call (median of {args.iters})"
     )
     print(
-        "| N | ours fp32 fwd | ours fp32 fwd+bwd | ours bf16 fwd+bwd | flash bf16 fwd | flash bf16 fwd+bwd |"
+        "| N | ours fp32 fwd | ours fp32 fwd+bwd | ours bf16 fwd+bwd | flash bf16 fwd | "
+        "flash bf16 fwd+bwd | triton fp32 fwd+bwd | triton bf16 fwd+bwd |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for n in args.n:
         row = [
             time_ms(ours(args.b, args.h, n, args.d, torch.float32, backward=False), args.iters),
@@ -121,6 +141,10 @@ def main() -> None:
         except RuntimeError as exc:  # flash not available for this GPU/dtype
             print(f"flash failed: {exc}")
             row += [float("nan")] * 2
+        for dtype in (torch.float32, torch.bfloat16):
+            row.append(
+                _time_or_nan(triton_kernel, args.b, args.h, n, args.d, dtype, iters=args.iters)
+            )
         print(f"| {n} | " + " | ".join(f"{x:.3f}" for x in row) + " |", flush=True)
         torch.cuda.empty_cache()
     print(

@@ -3,9 +3,9 @@
 # Run from the repository root on a machine with an NVIDIA GPU.
 # It needs no install: it uses .venv if present, else the system python with torch.
 #   bash tools/gpu_check.sh          (about 2-5 min: build ~1 min, tests, benchmarks)
-# Covers the causal product and the fused linear-attention layer (asr/attention/csrc/*cuda*): the
-# extension build, the GPU tests against float64 references, kernel and layer benchmarks, and a
-# training-step comparison of the encoders.
+# Covers the causal product and the fused linear-attention layer (asr/attention/csrc/*cuda*) and
+# the Triton causal product (asr/attention/_triton.py): the extension build, the GPU tests against
+# float64 references, kernel and layer benchmarks, and a training-step comparison of the encoders.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
@@ -30,10 +30,10 @@ $PY -c "from asr.attention import _cuda; m = _cuda.build_extension(verbose=False
   2>&1 | tail -20 | tee "$OUT_DIR/build.log"
 echo "build_s=$(( $(date +%s) - start ))"
 
-echo "== tests (pytest -m cuda tests/attention: causal product, fused layer, dispatch)"
+echo "== tests (pytest -m cuda tests/attention: causal product, fused layer, dispatch, triton)"
 timeout 300 $PY -m pytest -q --maxfail=30 -m cuda tests/attention -p no:cacheprovider 2>&1 | tail -25 | tee "$OUT_DIR/pytest.log"
 
-echo "== benchmark (causal product vs SDPA flash; fused layer vs composite vs SDPA)"
+echo "== benchmark (causal product, CUDA and triton, vs SDPA flash; fused layer vs composite vs SDPA)"
 timeout 240 $PY tools/bench_cuda_kernel.py --n 1024 2048 4096 8192 16384 2>&1 | tee "$OUT_DIR/bench_cuda.md"
 
 if [ -f tools/bench_attention.py ]; then

@@ -40,7 +40,7 @@ class CausalProductConfig:
 
 
 CONFIG = CausalProductConfig()
-BACKENDS = ("auto", "cpu", "cuda", "torch")
+BACKENDS = ("auto", "cpu", "cuda", "torch", "triton")
 DISABLE_CUDA_ENV = "ASR_ATTENTION_DISABLE_CUDA_KERNEL"
 _HALF_DTYPES = (torch.float16, torch.bfloat16)
 
@@ -243,6 +243,12 @@ def _select_backend(q: torch.Tensor, backend: str) -> object:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "torch":
         return _TorchBackend
+    if backend == "triton":
+        from . import _triton
+
+        if not _triton.is_available():
+            raise RuntimeError("backend='triton' needs the triton package (pip install triton)")
+        return _triton
     device = q.device.type
     if backend in ("cpu", "cuda") and backend != device:
         raise ValueError(f"backend={backend!r} requested but the inputs are on {q.device}")
@@ -296,8 +302,10 @@ def causal_product(
     :param k: ``(B, H, N, D)`` keys (already feature-mapped).
     :param v: ``(B, H, N, M)`` values.
     :param backend: ``"auto"`` (kernel for the device, PyTorch fallback otherwise), or force
-        ``"cpu"``, ``"cuda"`` or ``"torch"``.
-    :returns: ``(B, H, N, M)`` in the input dtype; float16/bfloat16 are computed in float32.
+        ``"cpu"``, ``"cuda"``, ``"torch"`` or ``"triton"`` (``asr.attention._triton``: tensor
+        cores for half inputs; opt-in until measured on a GPU).
+    :returns: ``(B, H, N, M)`` in the input dtype; float16/bfloat16 are computed in float32
+        (``"triton"``: multiplied in their own dtype, summed in float32).
     """
     check_qkv(q, k, v, same_length=True)
     kernel = _select_backend(q, backend)
