@@ -55,7 +55,7 @@ def _chunk_causal_product(
     REVERSE: constexpr, PRECISION: constexpr, UPCAST: constexpr,
 ):  # fmt: skip
     """out[i] = sum over j <= i (j >= i if REVERSE) of (a_i . b_j) c_j, for one (bh, M tile)."""
-    bh = tl.program_id(0)
+    bh = tl.program_id(0).to(tl.int64)  # bh * stride may pass 2**31 elements
     rows = tl.arange(0, CHUNK)
     cols_d = tl.arange(0, BLOCK_D)
     cols_m = tl.program_id(1) * BLOCK_M + tl.arange(0, BLOCK_M)
