@@ -32,3 +32,15 @@ def rand_qkv(
     if positive:
         q, k = q.abs(), k.abs()
     return q, k, torch.randn(b, h, n, m, dtype=dtype)
+
+
+def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Largest |a - b| over the largest |b|, in float64."""
+    return ((a.double() - b.double()).abs().max() / b.double().abs().max().clamp_min(1e-30)).item()
+
+
+def out_and_grads(fn, q, k, v, g):
+    """``fn(q, k, v)`` and its gradients for the output gradient ``g``, on fresh leaf copies."""
+    q, k, v = (x.detach().clone().requires_grad_() for x in (q, k, v))
+    out = fn(q, k, v)
+    return (out, *torch.autograd.grad(out, (q, k, v), g))

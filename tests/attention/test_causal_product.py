@@ -9,17 +9,10 @@ import asr.attention.kernel as cp_module
 from asr.attention import _cpu, causal_product, causal_product_reference
 from asr.attention.kernel import torch_backward, torch_forward
 
+from .conftest import out_and_grads as _grads
+from .conftest import rel_err as _rel_err
+
 BACKENDS = ["cpu", "torch"]
-
-
-def _rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
-    return ((a.double() - b.double()).abs().max() / b.double().abs().max().clamp_min(1e-30)).item()
-
-
-def _grads(fn, q, k, v, g):
-    q, k, v = (x.detach().clone().requires_grad_() for x in (q, k, v))
-    out = fn(q, k, v)
-    return (out, *torch.autograd.grad(out, (q, k, v), g))
 
 
 def test_cpu_kernel_builds():

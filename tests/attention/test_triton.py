@@ -16,6 +16,8 @@ import torch
 
 from asr.attention import causal_product, causal_product_reference
 
+from .conftest import out_and_grads, rel_err
+
 _triton = pytest.importorskip("asr.attention._triton")
 if not _triton.is_available():
     pytest.skip("triton is not installed", allow_module_level=True)
@@ -45,16 +47,6 @@ CASES = [(torch.float32, s) for s in SHAPES] + [
 TOLERANCE = {torch.float32: 1e-5, torch.float16: 4e-3, torch.bfloat16: 3e-2}
 
 
-def _rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
-    return ((a.double() - b.double()).abs().max() / b.double().abs().max().clamp_min(1e-30)).item()
-
-
-def _out_and_grads(fn, q, k, v, g):
-    q, k, v = (x.detach().clone().requires_grad_() for x in (q, k, v))
-    out = fn(q, k, v)
-    return (out, *torch.autograd.grad(out, (q, k, v), g))
-
-
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize(("dtype", "shape"), CASES)
 def test_matches_reference_with_grads(device, dtype, shape):
@@ -62,11 +54,11 @@ def test_matches_reference_with_grads(device, dtype, shape):
     # Feature-mapped queries and keys are positive, as causal linear attention gives them.
     q, k = (torch.rand(b, h, n, d, device=device).to(dtype) for _ in range(2))
     v, g = (torch.randn(b, h, n, m, device=device).to(dtype) for _ in range(2))
-    ours = _out_and_grads(lambda *x: causal_product(*x, backend="triton"), q, k, v, g)
-    ref = _out_and_grads(causal_product_reference, *(x.double() for x in (q, k, v, g)))
+    ours = out_and_grads(lambda *x: causal_product(*x, backend="triton"), q, k, v, g)
+    ref = out_and_grads(causal_product_reference, *(x.double() for x in (q, k, v, g)))
     for name, a, r in zip(("out", "grad_q", "grad_k", "grad_v"), ours, ref, strict=True):
         assert a.dtype == dtype
-        assert _rel_err(a, r) < TOLERANCE[dtype], f"{name}: {_rel_err(a, r):.2e}"
+        assert rel_err(a, r) < TOLERANCE[dtype], f"{name}: {rel_err(a, r):.2e}"
 
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -181,9 +181,13 @@ def plan_corpus(
     order = np.random.default_rng([cfg.seed, _CORPUS_SPLIT, 0, 0]).permutation(len(sentences))
     shuffled = [sentences[i] for i in order]
     max_eval = int(cfg.max_eval_sentence_fraction * len(shuffled))
-    voices = split_voices(cfg)
-    if available is not None:
-        voices = {s: tuple(v for v in vs if v in set(available)) for s, vs in voices.items()}
+
+    allowed = None if available is None else set(available)
+
+    def spoken(vs: Sequence[Voice]) -> tuple[Voice, ...]:
+        return tuple(v for v in vs if allowed is None or v in allowed)
+
+    voices = {s: spoken(vs) for s, vs in split_voices(cfg).items()}
     plans: dict[str, list[UttSpec]] = {}
     start = 0
     for split in EVAL_SPLITS:
@@ -195,8 +199,7 @@ def plan_corpus(
     plans["train"] = _take(cfg, "train", train_pool, cycle=True, voices=voices["train"])
     if cfg.train_only_hours is not None:
         # On top of the training voices' hours, in an order of their own: those stay as they were.
-        extra = [Voice.parse(v) for v in cfg.train_only_voices]
-        extra = [v for v in extra if available is None or v in set(available)]
+        extra = spoken([Voice.parse(v) for v in cfg.train_only_voices])
         plans["train"] += _take(
             cfg, "train", train_pool, cycle=True, voices=extra, stream="train_only",
             target=(None, cfg.train_only_hours), first_index=len(plans["train"]),
