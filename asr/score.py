@@ -6,6 +6,9 @@ counts come from jiwer (``process_words`` / ``process_characters``). The report 
 summary (the line printed on stdout), per-speaker figures, the most frequent confusions and
 per-utterance alignments in sclite ``pra`` style (REF/HYP columns, errors uppercase, ``***``
 for gaps) with icefall's ``(ref->hyp)`` line beside; ``summary.json`` holds the same figures.
+``--compare HYP_B`` adds how far a second system's WER is from the first one's, with a paired
+bootstrap interval over utterances (:func:`paired_bootstrap`), so an ablation can tell a change
+from sampling noise.
 
 Inputs: ``id text`` lines, JSONL with ``id``/``text`` (optional ``speaker``), sclite trn
 (``text (spk-utt)``) or CTM (``.ctm``), all read by :func:`asr.transcripts.read_transcripts`.
@@ -25,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import jiwer
+import numpy as np
 
 from asr.text import DEFAULT_NOISE_TOKENS, TextNormalizer
 from asr.transcripts import Transcript, read_transcripts
@@ -241,6 +245,57 @@ def format_report(res: ScoreResult, ref_path: str, hyp_path: str, norm: TextNorm
     return "\n".join(lines) + "\n"
 
 
+@dataclass
+class WerDifference:
+    """WER of system B minus that of system A on the same utterances, in points, with the
+    ``level`` interval of the paired bootstrap."""
+
+    difference: float
+    low: float
+    high: float
+    level: float
+    b_better: float  # share of resamples in which B's WER is lower
+    utterances: int
+    resamples: int
+
+    def summary_line(self) -> str:
+        return (
+            f"B - A: %WER {self.difference:+.2f} [{100 * self.level:.0f}% interval "
+            f"{self.low:+.2f}, {self.high:+.2f}] (paired bootstrap: {self.utterances} utts, "
+            f"{self.resamples} resamples; B lower in {100 * self.b_better:.1f}%)"
+        )
+
+
+def paired_bootstrap(
+    a: ScoreResult, b: ScoreResult, resamples: int = 2000, level: float = 0.95, seed: int = 0
+) -> WerDifference:
+    """Bisani and Ney's paired bootstrap (ICASSP 2004): draw the utterances with replacement,
+    ``resamples`` times, and take B's WER minus A's over each draw. Utterances that only one
+    side scored are left out; the errors of one utterance are not independent, its words are
+    not resampled apart."""
+    errors_b = {u.id: u.counts.errors for u in b.utterances}
+    common = [u for u in a.utterances if u.id in errors_b]
+    if not common:
+        raise ValueError("the two systems have no scored utterance in common")
+    n = np.array([u.counts.n for u in common])
+    ea = np.array([u.counts.errors for u in common])
+    eb = np.array([errors_b[u.id] for u in common])
+    picks = np.random.default_rng(seed).integers(0, len(common), (resamples, len(common)))
+    words = np.maximum(n[picks].sum(axis=1), 1)
+    diffs = 100 * (eb[picks].sum(axis=1) - ea[picks].sum(axis=1)) / words
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(diffs, [tail, 100 - tail])
+    return WerDifference(
+        difference=100 * (eb.sum() - ea.sum()) / max(n.sum(), 1),
+        low=float(low),
+        high=float(high),
+        level=level,
+        b_better=float(np.mean(diffs < 0)),
+        utterances=len(common),
+        resamples=resamples,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="asr-score", description="WER/CER of HYP against REF.")
     p.add_argument("ref", help="references: 'id text', JSONL or trn")
@@ -255,6 +310,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="tokens removed before scoring (default: %(default)s)",
     )
     p.add_argument("--ignore-missing", action="store_true", help="score matched ids only")
+    p.add_argument(
+        "--compare",
+        metavar="HYP_B",
+        help="a second system's hypotheses: its WER minus HYP's, with a paired bootstrap interval",
+    )
+    p.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (--compare)")
     return p
 
 
@@ -269,10 +330,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         refs = read_transcripts(args.ref)
         hyps = read_transcripts(args.hyp)
+        hyps_b = read_transcripts(args.compare) if args.compare else None
     except (FileNotFoundError, ValueError) as e:
         print(f"asr-score: error: {e}", file=sys.stderr)
         return 2
+    if args.resamples < 1:
+        print("asr-score: error: --resamples must be at least 1", file=sys.stderr)
+        return 2
     res = score(refs, hyps, norm, ignore_missing=args.ignore_missing)
+    compared = None
+    if hyps_b is not None:
+        res_b = score(refs, hyps_b, norm, ignore_missing=args.ignore_missing)
+        try:
+            compared = (res_b, paired_bootstrap(res, res_b, args.resamples))
+        except ValueError as e:
+            print(f"asr-score: error: {e}", file=sys.stderr)
+            return 2
     if res.missing:
         print(f"asr-score: {len(res.missing)} reference ids have no hypothesis", file=sys.stderr)
     if res.extra:
@@ -282,11 +355,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         out.mkdir(parents=True, exist_ok=True)
         (out / "report.txt").write_text(format_report(res, args.ref, args.hyp, norm), "utf-8")
         summary = {**res.to_json(), "ref": args.ref, "hyp": args.hyp, "normalizer": asdict(norm)}
+        if compared is not None:
+            summary["compare"] = {"hyp": args.compare, "wer": compared[0].words.rate,
+                                  **asdict(compared[1])}  # fmt: skip
         (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", "utf-8")
         (out / "alignments.txt").write_text(
             "\n".join(format_alignment(u) for u in res.utterances), "utf-8"
         )
     print(res.summary_line())
+    if compared is not None:
+        print(f"B: {compared[0].summary_line()}")
+        print(compared[1].summary_line())
     return 0
 
 

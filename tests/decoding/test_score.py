@@ -6,11 +6,12 @@ import json
 import random
 
 import jiwer
+import numpy as np
 import pytest
 
-from asr.score import main, score
+from asr.score import main, paired_bootstrap, score
 from asr.text import TextNormalizer
-from asr.transcripts import read_transcripts
+from asr.transcripts import Transcript, read_transcripts
 
 WORDS = ["alpha", "beta", "gamma", "delta", "eps", "zeta", "eta", "theta"]
 
@@ -102,3 +103,70 @@ def test_read_formats_agree(tmp_path, rng):
         for f in ("text", "jsonl", "trn")
     ]
     assert got[0] == got[1] == got[2] == refs
+
+
+def read_transcripts_from(texts: dict) -> dict:
+    return {uid: Transcript(uid, text) for uid, text in texts.items()}
+
+
+def _worse(rng: random.Random, hyps: dict, share: float) -> dict:
+    """hyps with a word no reference has inserted into about ``share`` of the utterances: one
+    more error each, never fewer."""
+    out = {}
+    for uid, text in hyps.items():
+        words = text.split()
+        if rng.random() < share:
+            words.insert(rng.randint(0, len(words)), "omega")
+        out[uid] = " ".join(words)
+    return out
+
+
+def test_paired_bootstrap_of_identical_systems_is_zero(rng):
+    refs, hyps = _pairs(rng, 40)
+    a = score(read_transcripts_from(refs), read_transcripts_from(hyps))
+    d = paired_bootstrap(a, a, resamples=200)
+    assert (d.difference, d.low, d.high, d.b_better) == (0.0, 0.0, 0.0, 0.0)
+
+
+def test_paired_bootstrap_interval_matches_the_normal_approximation(rng):
+    # an independent check of the resampling: for a ratio of sums over 300 utterances the
+    # bootstrap's 95% interval is close to difference +- 1.96 standard errors (delta method)
+    refs, hyps = _pairs(rng, 300)
+    other = _pairs(rng, 300)[1]  # an unrelated second system on the same references
+    a = score(read_transcripts_from(refs), read_transcripts_from(hyps))
+    b = score(read_transcripts_from(refs), read_transcripts_from(other))
+    d = paired_bootstrap(a, b, resamples=4000, seed=rng.randrange(2**31))
+    n = np.array([u.counts.n for u in a.utterances])
+    diff = np.array(
+        [
+            ub.counts.errors - ua.counts.errors
+            for ua, ub in zip(a.utterances, b.utterances, strict=True)
+        ]
+    )
+    ratio = diff.sum() / n.sum()
+    se = 100 * np.sqrt(((diff - ratio * n) ** 2).sum()) / n.sum()
+    assert d.difference == pytest.approx(100 * (b.words.rate - a.words.rate))
+    assert d.low < d.difference < d.high
+    assert (d.high - d.low) == pytest.approx(2 * 1.96 * se, rel=0.08)
+    assert (d.low + d.high) / 2 == pytest.approx(d.difference, abs=0.25 * se)
+
+
+def test_compare_on_the_command_line(tmp_path, capsys, rng):
+    refs, hyps = _pairs(rng, 50)
+    worse = _worse(rng, hyps, 0.6)
+    for name, texts in (("ref", refs), ("a", hyps), ("b", worse)):
+        _write(tmp_path / name, "jsonl", texts)
+    args = [str(tmp_path / "ref"), str(tmp_path / "a"), "--compare", str(tmp_path / "b")]
+    assert main([*args, "--out-dir", str(tmp_path / "o")]) == 0
+    out = capsys.readouterr().out
+    compare = json.loads((tmp_path / "o" / "summary.json").read_text())["compare"]
+    ids = list(refs)
+    wer_a = jiwer.wer([refs[i] for i in ids], [hyps[i] for i in ids])
+    wer_b = jiwer.wer([refs[i] for i in ids], [worse[i] for i in ids])
+    assert compare["wer"] == pytest.approx(wer_b)
+    assert compare["difference"] == pytest.approx(100 * (wer_b - wer_a))
+    assert compare["b_better"] == 0.0  # B is never better on any utterance
+    assert compare["low"] >= 0.0 and compare["high"] > compare["difference"]
+    assert f"B - A: %WER {100 * (wer_b - wer_a):+.2f}" in out
+    assert main([*args[:2], "--compare", str(tmp_path / "absent")]) == 2
+    assert "asr-score: error:" in capsys.readouterr().err
