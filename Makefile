@@ -9,16 +9,17 @@ export CUDA_HOME
 .PHONY: venv system-deps foreign-voices demo test lint format smoke smoke-ar clean
 
 # The synthetic corpus's engines (espeak-ng, flite, festival and its English voices), its text
-# (Debian fortunes), and ffmpeg (checks our shorten decoder). A missing engine only leaves its
-# voices out of the corpus.
-SYSTEM_PACKAGES := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts fortunes ffmpeg
-system-deps:  ## the synthetic corpus's speech engines and text, ffmpeg; installed when missing (needs root)
+# (Debian fortunes), ffmpeg (checks our shorten decoder) and tcmalloc (the recipes preload it,
+# recipes/common.sh). A missing engine only leaves its voices out of the corpus.
+SYSTEM_PACKAGES := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts fortunes ffmpeg libtcmalloc-minimal4
+system-deps:  ## the synthetic corpus's speech engines and text, ffmpeg, tcmalloc; installed when missing (needs root)
 	@{ command -v espeak-ng && command -v flite && command -v festival && test -d /usr/share/games/fortunes \
 	  && test -d /usr/share/festival/voices/english/kal_diphone && test -d /usr/share/festival/voices/english/ked_diphone \
-	  && test -d /usr/share/festival/voices/us/cmu_us_slt_arctic_hts && command -v ffmpeg; } >/dev/null || { \
+	  && test -d /usr/share/festival/voices/us/cmu_us_slt_arctic_hts && command -v ffmpeg \
+	  && /sbin/ldconfig -p | grep -q libtcmalloc_minimal.so.4; } >/dev/null || { \
 	  echo "installing $(SYSTEM_PACKAGES) (apt-get)"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null) \
-	  || { echo "error: speech engines, fortunes or ffmpeg missing and could not be installed; run: sudo apt-get install $(SYSTEM_PACKAGES)"; exit 1; }; }
+	  || { echo "error: speech engines, fortunes, ffmpeg or tcmalloc missing and could not be installed; run: sudo apt-get install $(SYSTEM_PACKAGES)"; exit 1; }; }
 
 # festival's voices of other languages, which speak accented English in training only
 # (conf/demo_holdout_flite_foreign.yaml); the package list is asr.data.synth.festival's.

@@ -8,18 +8,40 @@ from pathlib import Path
 
 
 def cpu_model() -> str:
-    """The CPU's marketing name from /proc/cpuinfo (falls back to the architecture)."""
+    """The CPU's marketing name from /proc/cpuinfo with its family and model numbers, which tell
+    apart generations that a virtual machine names alike ("AMD EPYC"); falls back to the
+    architecture."""
     try:
+        fields: dict[str, str] = {}
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+            key, _, value = line.partition(":")
+            if not key.strip():
+                break  # the first processor's block is enough
+            fields.setdefault(key.strip(), value.strip())
+        if "model name" in fields:
+            numbers = f" (family {fields.get('cpu family')}, model {fields.get('model')})"
+            return fields["model name"] + (numbers if "cpu family" in fields else "")
     except OSError:
         pass
     return platform.processor() or platform.machine()
 
 
+def malloc_name() -> str:
+    """The allocator behind this process's malloc: a preloaded tcmalloc or jemalloc (which
+    recipes/common.sh preloads), else glibc's. It changes CPU step times (BENCHMARKS.md), so a
+    recorded time names it."""
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return "unknown malloc"
+    for name in ("tcmalloc", "jemalloc"):
+        if f"lib{name}" in maps:
+            return name
+    return "glibc malloc"
+
+
 def machine_description() -> str:
-    """CPU, cores, memory, GPU and torch version in one line."""
+    """CPU, cores, memory, GPU, torch version and malloc in one line."""
     import torch
 
     mem = ""
@@ -29,7 +51,7 @@ def machine_description() -> str:
     except (OSError, ValueError, IndexError):
         pass
     gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", no GPU"
-    return f"{cpu_model()}, {os.cpu_count()} cores{mem}{gpu}; torch {torch.__version__}"
+    return f"{cpu_model()}, {os.cpu_count()} cores{mem}{gpu}; torch {torch.__version__}, {malloc_name()}"
 
 
 def cpu_flags() -> frozenset[str]:

@@ -7,6 +7,18 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 if [ -x "$repo/.venv/bin/python" ]; then export PATH="$repo/.venv/bin:$PATH"; fi
 command -v asr-train >/dev/null || { echo "asr-train not found: run 'make venv' at the repository root" >&2; exit 1; }
 
+# tcmalloc keeps freed memory for reuse, where glibc's malloc hands every large block back to the
+# OS and faults it in again, zeroed, at the next training step (BENCHMARKS.md, "glibc's malloc
+# against tcmalloc"). Preloaded into every command of the run where it is installed (Debian
+# libtcmalloc-minimal4, `make system-deps`); ASR_MALLOC=glibc keeps glibc's.
+if [ "${ASR_MALLOC:-tcmalloc}" = tcmalloc ]; then
+  tcmalloc=$({ ldconfig -p || /sbin/ldconfig -p; } 2>/dev/null \
+    | awk '/libtcmalloc_minimal\.so\.4 /{lib = $NF} END {print lib}' || true)
+  if [ -n "$tcmalloc" ] && [[ ":${LD_PRELOAD:-}:" != *":$tcmalloc:"* ]]; then
+    export LD_PRELOAD=$tcmalloc${LD_PRELOAD:+:$LD_PRELOAD}
+  fi
+fi
+
 # cfg KEY.PATH [DEFAULT]: a value of the config (extends: resolved)
 cfg() { python "$repo/tools/yaml_get.py" "$config" "$@"; }
 
