@@ -27,8 +27,8 @@ def cpu_model() -> str:
 
 
 def malloc_name() -> str:
-    """The allocator behind this process's malloc: a preloaded tcmalloc or jemalloc (which
-    recipes/common.sh preloads), else glibc's. It changes CPU step times (BENCHMARKS.md), so a
+    """The allocator behind this process's malloc: a preloaded tcmalloc (recipes/common.sh
+    preloads it) or jemalloc, else glibc's. It changes CPU step times (BENCHMARKS.md), so a
     recorded time names it."""
     try:
         maps = Path("/proc/self/maps").read_text()

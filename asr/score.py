@@ -36,6 +36,8 @@ from asr.transcripts import Transcript, read_transcripts
 GAP = "***"
 #: confusions listed per kind in the report.
 TOP_CONFUSIONS = 20
+#: utterance draws the paired bootstrap holds at a time (its memory stays bounded on large sets)
+BOOTSTRAP_CELLS = 2**22
 
 
 @dataclass
@@ -280,9 +282,13 @@ def paired_bootstrap(
     n = np.array([u.counts.n for u in common])
     ea = np.array([u.counts.errors for u in common])
     eb = np.array([errors_b[u.id] for u in common])
-    picks = np.random.default_rng(seed).integers(0, len(common), (resamples, len(common)))
-    words = np.maximum(n[picks].sum(axis=1), 1)
-    diffs = 100 * (eb[picks].sum(axis=1) - ea[picks].sum(axis=1)) / words
+    rng = np.random.default_rng(seed)
+    diffs = np.empty(resamples)
+    block = max(1, BOOTSTRAP_CELLS // len(common))
+    for start in range(0, resamples, block):
+        picks = rng.integers(0, len(common), (min(block, resamples - start), len(common)))
+        words = np.maximum(n[picks].sum(axis=1), 1)
+        diffs[start : start + len(picks)] = 100 * (eb - ea)[picks].sum(axis=1) / words
     tail = 100 * (1 - level) / 2
     low, high = np.percentile(diffs, [tail, 100 - tail])
     return WerDifference(
@@ -356,8 +362,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         (out / "report.txt").write_text(format_report(res, args.ref, args.hyp, norm), "utf-8")
         summary = {**res.to_json(), "ref": args.ref, "hyp": args.hyp, "normalizer": asdict(norm)}
         if compared is not None:
-            summary["compare"] = {"hyp": args.compare, "wer": compared[0].words.rate,
-                                  **asdict(compared[1])}  # fmt: skip
+            res_b, difference = compared
+            summary["compare"] = {
+                "hyp": args.compare,
+                "wer": res_b.words.rate,
+                **asdict(difference),
+            }
         (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", "utf-8")
         (out / "alignments.txt").write_text(
             "\n".join(format_alignment(u) for u in res.utterances), "utf-8"

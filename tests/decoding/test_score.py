@@ -170,3 +170,13 @@ def test_compare_on_the_command_line(tmp_path, capsys, rng):
     assert f"B - A: %WER {100 * (wer_b - wer_a):+.2f}" in out
     assert main([*args[:2], "--compare", str(tmp_path / "absent")]) == 2
     assert "asr-score: error:" in capsys.readouterr().err
+
+
+def test_paired_bootstrap_in_blocks_equals_one_draw(rng, monkeypatch):
+    # large sets draw the resamples a block at a time: the same draws as all at once
+    refs, hyps = _pairs(rng, 60)
+    a = score(read_transcripts_from(refs), read_transcripts_from(hyps))
+    b = score(read_transcripts_from(refs), read_transcripts_from(_pairs(rng, 60)[1]))
+    whole = paired_bootstrap(a, b, resamples=500, seed=3)
+    monkeypatch.setattr("asr.score.BOOTSTRAP_CELLS", 60 * 7)  # 7 resamples a block
+    assert paired_bootstrap(a, b, resamples=500, seed=3) == whole
